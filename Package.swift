@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings every Swift target shares (as swift-log does): explicit existentials, imports that
+/// are visible only where they are written, and internal imports unless a file says `public import`.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "stepgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stepgate", targets: ["stepgate"]),
+        .library(name: "StatesLanguage", targets: ["StatesLanguage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // The pure engine: Foundation only, no file or network I/O.
+        .target(name: "StatesLanguage"),
+        // YAML documents (through Yams) turned into the engine's JSON values with source positions.
+        .target(name: "YAMLLoader", dependencies: ["StatesLanguage", "Yams"]),
+        // libgit2, seen through one module map; only the Git target imports it.
+        .systemLibrary(
+            name: "CLibgit2", pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]),
+        .target(name: "Git", dependencies: ["CLibgit2"]),
+        .executableTarget(
+            name: "stepgate",
+            dependencies: [
+                "StatesLanguage", "YAMLLoader", "Git",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage"]),
+        .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
+        .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + strictSettings
+}
