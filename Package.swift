@@ -30,15 +30,18 @@ let package = Package(
             name: "CLibgit2", pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]),
         .target(name: "Git", dependencies: ["CLibgit2"]),
+        // The repository's own .stepgate/stepgate.yaml: schema, parsing, validation.
+        .target(name: "Config", dependencies: ["StatesLanguage", "YAMLLoader"]),
         .executableTarget(
             name: "stepgate",
             dependencies: [
-                "StatesLanguage", "YAMLLoader", "Git",
+                "StatesLanguage", "YAMLLoader", "Config", "Git",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage"]),
         .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
     ]
 )
