@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON value as the States Language sees it.
 ///
 /// Integers and doubles are kept apart so that output keeps the form it was written in
