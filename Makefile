@@ -1,0 +1,37 @@
+# stepgate: build, demo, tests, conformance and benchmarks.
+SWIFT ?= swift
+CONFORMANCE ?= ../shared/conformance/asl
+DEBUG_BIN := .build/debug/stepgate
+RELEASE_BIN := .build/release/stepgate
+
+.PHONY: deps build release demo test unit-tests conformance bench clean
+
+deps:
+	@scripts/ensure-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on the embedded default: validate and run every bundled example, showing each history.
+demo: release
+	@scripts/demo.sh $(RELEASE_BIN)
+
+# Unit and integration tests, then the AWS-recorded ASL conformance corpus.
+test: deps
+	$(SWIFT) build
+	$(SWIFT) test
+	@$(MAKE) --no-print-directory conformance BIN=$(DEBUG_BIN)
+
+BIN ?= $(RELEASE_BIN)
+conformance:
+	@scripts/conformance.sh $(BIN) $(CONFORMANCE)
+
+bench: release
+	$(SWIFT) build -c release --product stepgate-bench
+	.build/release/stepgate-bench
+
+clean:
+	rm -rf .build

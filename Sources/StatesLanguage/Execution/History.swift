@@ -1,0 +1,133 @@
+public import Foundation
+
+/// One event of an execution's history, with AWS Step Functions' event types and fields.
+public struct HistoryEvent: Sendable {
+    public var id: Int
+    public var previousEventID: Int
+    public var timestamp: Date
+    public var type: HistoryEventType
+    public var stateName: String?
+    public var input: JSON?
+    public var output: JSON?
+    public var error: String?
+    public var cause: String?
+    public var resource: String?
+    /// Map iteration index, or Parallel branch index.
+    public var index: Int?
+
+    /// The event as AWS's GetExecutionHistory shows it (`{"id", "type", "timestamp",
+    /// "stateEnteredEventDetails": {...}}` and so on).
+    public var json: JSON {
+        var o = JSONObject()
+        o["id"] = .int(id)
+        o["previousEventId"] = .int(previousEventID)
+        o["timestamp"] = .string(ISO8601.format(timestamp))
+        o["type"] = .string(type.rawValue)
+        var d = JSONObject()
+        if let stateName { d["name"] = .string(stateName) }
+        if let input { d["input"] = .string(input.serialized) }
+        if let output { d["output"] = .string(output.serialized) }
+        if let error { d["error"] = .string(error) }
+        if let cause { d["cause"] = .string(cause) }
+        if let resource { d["resource"] = .string(resource) }
+        if let index { d["index"] = .int(index) }
+        if !d.isEmpty { o[type.detailsKey] = .object(d) }
+        return .object(o)
+    }
+}
+
+public enum HistoryEventType: String, Sendable, CaseIterable {
+    case executionStarted = "ExecutionStarted"
+    case executionSucceeded = "ExecutionSucceeded"
+    case executionFailed = "ExecutionFailed"
+    case executionTimedOut = "ExecutionTimedOut"
+    case executionAborted = "ExecutionAborted"
+    case passStateEntered = "PassStateEntered"
+    case passStateExited = "PassStateExited"
+    case taskStateEntered = "TaskStateEntered"
+    case taskStateExited = "TaskStateExited"
+    case taskScheduled = "TaskScheduled"
+    case taskStarted = "TaskStarted"
+    case taskSucceeded = "TaskSucceeded"
+    case taskFailed = "TaskFailed"
+    case taskTimedOut = "TaskTimedOut"
+    case choiceStateEntered = "ChoiceStateEntered"
+    case choiceStateExited = "ChoiceStateExited"
+    case waitStateEntered = "WaitStateEntered"
+    case waitStateExited = "WaitStateExited"
+    case succeedStateEntered = "SucceedStateEntered"
+    case succeedStateExited = "SucceedStateExited"
+    case failStateEntered = "FailStateEntered"
+    case parallelStateEntered = "ParallelStateEntered"
+    case parallelStateExited = "ParallelStateExited"
+    case parallelStateStarted = "ParallelStateStarted"
+    case parallelStateSucceeded = "ParallelStateSucceeded"
+    case parallelStateFailed = "ParallelStateFailed"
+    case mapStateEntered = "MapStateEntered"
+    case mapStateExited = "MapStateExited"
+    case mapStateStarted = "MapStateStarted"
+    case mapStateSucceeded = "MapStateSucceeded"
+    case mapStateFailed = "MapStateFailed"
+    case mapIterationStarted = "MapIterationStarted"
+    case mapIterationSucceeded = "MapIterationSucceeded"
+    case mapIterationFailed = "MapIterationFailed"
+
+    /// The member of an AWS history event that carries this type's details.
+    var detailsKey: String {
+        let raw = rawValue
+        if raw.hasSuffix("StateEntered") { return "stateEnteredEventDetails" }
+        if raw.hasSuffix("StateExited") { return "stateExitedEventDetails" }
+        if raw.hasPrefix("MapIteration") { return "mapIterationStartedEventDetails" }
+        if raw == "MapStateStarted" { return "mapStateStartedEventDetails" }
+        let first = raw.prefix(1).lowercased() + raw.dropFirst()
+        return first + "EventDetails"
+    }
+
+    static func entered(_ stateType: String) -> HistoryEventType {
+        HistoryEventType(rawValue: stateType + "StateEntered") ?? .passStateEntered
+    }
+
+    static func exited(_ stateType: String) -> HistoryEventType? {
+        HistoryEventType(rawValue: stateType + "StateExited")
+    }
+}
+
+/// Where an execution is between two top-level transitions: enough to resume it.
+public struct Checkpoint: Sendable {
+    /// The state about to be entered (nil when the execution has finished).
+    public var stateName: String?
+    /// Its raw input.
+    public var input: JSON
+    /// The variables in the top-level scope.
+    public var variables: [String: JSON]
+    /// How many history events had been recorded.
+    public var eventCount: Int
+    /// How many top-level transitions have happened.
+    public var transitions: Int
+}
+
+/// Receives the history as it is written and a checkpoint after every top-level transition.
+/// Called synchronously from the interpreter; implementations that persist must be quick or
+/// hand off the work.
+public protocol ExecutionObserver: Sendable {
+    func record(_ event: HistoryEvent)
+    func checkpoint(_ checkpoint: Checkpoint)
+}
+
+enum ISO8601 {
+    /// `2024-01-02T03:04:05.678Z`, the form AWS prints and the context object carries.
+    static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    /// Parses an RFC 3339 timestamp as ASL requires: date, `T`, time, and a zone (`Z` or an offset).
+    static func parse(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)
+    }
+}

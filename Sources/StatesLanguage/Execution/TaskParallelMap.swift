@@ -1,0 +1,379 @@
+import Foundation
+
+extension ExecutionRun {
+    /// Task, Parallel and Map: input processing, the work, result processing, all under the
+    /// state's Retry and Catch.
+    func runWithRetryAndCatch(
+        _ state: State, raw: JSON, scope initial: EvaluationScope, variables: inout [String: JSON], frame: Frame
+    ) async throws(ExecutionError) -> (JSON, Int?) {
+        var retryCounts = [Int](repeating: 0, count: state.retriers.count)
+        var attempt = 0
+        while true {
+            var scope = initial
+            if attempt > 0 && state.readsContext {
+                scope.context = context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt)
+            }
+            do {
+                let effective = try applyInputPath(state, raw, scope)
+                scope.input = effective
+                var result = try await work(state, effective: effective, scope: scope, variables: variables, frame: frame, attempt: attempt)
+                if let selector = state.resultSelector {
+                    var s = scope
+                    s.input = result
+                    result = try selector.evaluate(in: s)
+                }
+                var newVariables = variables
+                try assign(state.assign, result: result, scope: scope, variables: &newVariables)
+                let output = try applyOutputPath(state, try applyResultPath(state.resultPath, raw, result), scope)
+                variables = newVariables
+                emitExited(state, output)
+                return (output, state.next)
+            } catch {
+                if error.isUncatchable { throw error }
+                if let r = state.retriers.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) {
+                    let retrier = state.retriers[r]
+                    if retryCounts[r] < retrier.maxAttempts {
+                        var delay = retrier.intervalSeconds * pow(retrier.backoffRate, Double(retryCounts[r]))
+                        if let cap = retrier.maxDelaySeconds { delay = min(delay, cap) }
+                        if retrier.fullJitter { delay = delay * Double(env.random() % 1_000_001) / 1_000_000 }
+                        retryCounts[r] += 1
+                        attempt += 1
+                        do { try await env.clock.sleep(seconds: delay) } catch {
+                            throw ExecutionError("States.Runtime", "The execution was cancelled")
+                        }
+                        continue
+                    }
+                }
+                guard let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) else {
+                    throw error
+                }
+                var errorOutput = JSONObject()
+                errorOutput["Error"] = .string(error.error)
+                errorOutput["Cause"] = .string(error.causeIsAbsent ? "" : error.cause)
+                let errorValue = JSON.object(errorOutput)
+                var s = initial
+                s.input = errorValue
+                try assign(catcher.assign, result: errorValue, scope: s, variables: &variables)
+                let output = try applyResultPath(catcher.resultPath, raw, errorValue)
+                emitExited(state, output)
+                return (output, catcher.next)
+            }
+        }
+    }
+
+    /// Whether an ErrorEquals list matches an error name. `States.ALL` matches everything but
+    /// `States.Runtime`; `States.TaskFailed` matches every error but `States.Timeout`.
+    static func matches(_ names: [String], _ error: String) -> Bool {
+        for n in names {
+            if n == error { return true }
+            if n == "States.ALL" && error != "States.Runtime" && error != "States.DataLimitExceeded" { return true }
+            if n == "States.TaskFailed" && error != "States.Timeout" && error != "States.Runtime" { return true }
+        }
+        return false
+    }
+
+    /// The work of a Task, Parallel or Map state, given its effective input.
+    func work(
+        _ state: State, effective: JSON, scope: EvaluationScope, variables: [String: JSON], frame: Frame, attempt: Int
+    ) async throws(ExecutionError) -> JSON {
+        switch state.kind {
+        case .task(let spec): return try await runTask(state, spec, scope: scope, frame: frame, attempt: attempt)
+        case .parallel(let branches):
+            return try await runParallel(state, branches, scope: scope, variables: variables, frame: frame)
+        case .map(let spec): return try await runMap(state, spec, scope: scope, variables: variables, frame: frame)
+        default: return effective
+        }
+    }
+
+    // MARK: - Task
+
+    func runTask(
+        _ state: State, _ spec: TaskSpec, scope: EvaluationScope, frame: Frame, attempt: Int
+    ) async throws(ExecutionError) -> JSON {
+        let parameters = try state.parameters.map { (t) throws(ExecutionError) in try t.evaluate(in: scope) } ?? scope.input
+        let timeout = try seconds(spec.timeout, field: "TimeoutSecondsPath", state: state, scope: scope)
+        let heartbeat = try seconds(spec.heartbeat, field: "HeartbeatSecondsPath", state: state, scope: scope)
+        let request = TaskRequest(
+            resource: spec.resource, input: parameters, credentials: spec.credentials, timeoutSeconds: timeout,
+            heartbeatSeconds: heartbeat, stateName: state.name, executionID: interpreter.identity.executionID,
+            key: "\(frame.path)/\(state.name)#\(attempt)", attempt: attempt,
+            context: scope.context.isNull
+                ? context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt) : scope.context)
+        emit(.taskScheduled, state: state.name, input: parameters, resource: spec.resource)
+        emit(.taskStarted, state: state.name, resource: spec.resource)
+        let executor = env.tasks
+        do {
+            let output: JSON
+            if let timeout {
+                output = try await env.clock.withTimeout(seconds: Double(timeout)) { try await executor.execute(request) }
+            } else {
+                output = try await executor.execute(request)
+            }
+            emit(.taskSucceeded, state: state.name, output: output, resource: spec.resource)
+            return output
+        } catch let e as ExecutionError {
+            emit(.taskFailed, state: state.name, error: e.error, cause: e.cause, resource: spec.resource)
+            throw e
+        } catch is ExecutionClockTimeout {
+            let e = ExecutionError.timeout("Task timed out after \(timeout ?? 0) seconds")
+            emit(.taskTimedOut, state: state.name, error: e.error, cause: e.cause, resource: spec.resource)
+            throw e
+        } catch is CancellationError {
+            throw ExecutionError("States.Runtime", "The execution was cancelled")
+        } catch {
+            let e = ExecutionError.taskFailed(String(describing: error))
+            emit(.taskFailed, state: state.name, error: e.error, cause: e.cause, resource: spec.resource)
+            throw e
+        }
+    }
+
+    /// A number, or a string holding one (AWS accepts `"1"` from MaxConcurrencyPath and the like).
+    static func numeric(_ v: JSON) -> JSON? {
+        if v.isNumber { return v }
+        if let s = v.stringValue, let d = Double(s) { return .number(d) }
+        return nil
+    }
+
+    /// A non-negative count from a literal or a path (ToleratedFailureCount).
+    func count(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
+        switch source {
+        case nil, .intrinsic?: return nil
+        case .literal(let n)?: return n
+        case .path(let p)?:
+            guard let v = p.evaluate(in: scope).flatMap(Self.numeric), let n = v.intValue, n >= 0 else {
+                throw ExecutionError.runtime(
+                    "An error occurred while executing the state '\(state.name)'. The value of the field '\(field)' must be a non-negative integer")
+            }
+            return n
+        }
+    }
+
+    func seconds(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
+        switch source {
+        case nil, .intrinsic?: return nil
+        case .literal(let n)?: return n
+        case .path(let p)?:
+            guard let v = p.evaluate(in: scope).flatMap(Self.numeric), let n = v.intValue, n > 0 else {
+                throw ExecutionError.runtime(
+                    "An error occurred while executing the state '\(state.name)'. The value of the field '\(field)' must be a positive integer")
+            }
+            return n
+        }
+    }
+
+    // MARK: - Parallel
+
+    func runParallel(
+        _ state: State, _ branches: [StateMachine], scope: EvaluationScope, variables: [String: JSON], frame: Frame
+    ) async throws(ExecutionError) -> JSON {
+        let input = try state.parameters.map { (t) throws(ExecutionError) in try t.evaluate(in: scope) } ?? scope.input
+        emit(.parallelStateStarted, state: state.name)
+        let outcomes: [Result<JSON, ExecutionError>]
+        let concurrent = branches.contains { $0.waitsOnTheWorld }
+        if concurrent {
+            outcomes = await withTaskGroup(of: (Int, Result<JSON, ExecutionError>).self) { group in
+                for (i, branch) in branches.enumerated() {
+                    let branchFrame = Frame(path: "\(frame.path)/\(state.name)[\(i)]", mapItem: frame.mapItem, topLevel: false)
+                    group.addTask {
+                        var vars = variables
+                        do throws(ExecutionError) {
+                            return (i, .success(try await self.runMachine(branch, from: branch.startIndex, input: input, variables: &vars, frame: branchFrame)))
+                        } catch {
+                            return (i, .failure(error))
+                        }
+                    }
+                }
+                var results = [Result<JSON, ExecutionError>?](repeating: nil, count: branches.count)
+                for await (i, r) in group {
+                    results[i] = r
+                    if case .failure = r { group.cancelAll() }
+                }
+                return results.map { $0 ?? .failure(ExecutionError("States.BranchFailed", "cancelled")) }
+            }
+        } else {
+            var results: [Result<JSON, ExecutionError>] = []
+            for (i, branch) in branches.enumerated() {
+                var vars = variables
+                let branchFrame = Frame(path: "\(frame.path)/\(state.name)[\(i)]", mapItem: frame.mapItem, topLevel: false)
+                do {
+                    results.append(.success(try await runMachine(branch, from: branch.startIndex, input: input, variables: &vars, frame: branchFrame)))
+                } catch {
+                    results.append(.failure(error))
+                    break
+                }
+            }
+            outcomes = results
+        }
+        var outputs: [JSON] = []
+        outputs.reserveCapacity(outcomes.count)
+        for o in outcomes {
+            switch o {
+            case .success(let v): outputs.append(v)
+            case .failure(let e):
+                emit(.parallelStateFailed, state: state.name, error: e.error, cause: e.cause)
+                throw e
+            }
+        }
+        emit(.parallelStateSucceeded, state: state.name)
+        return .array(outputs)
+    }
+
+    // MARK: - Map
+
+    func runMap(
+        _ state: State, _ spec: MapSpec, scope: EvaluationScope, variables: [String: JSON], frame: Frame
+    ) async throws(ExecutionError) -> JSON {
+        let itemsValue: JSON
+        if let p = spec.itemsPath {
+            guard let v = p.evaluate(in: scope) else {
+                throw ExecutionError.runtime(
+                    "An error occurred while executing the state '\(state.name)'. Invalid path '\(p)' : No results for path: \(bracketed(p))")
+            }
+            itemsValue = v
+        } else {
+            itemsValue = scope.input
+        }
+        guard case .array(let items) = itemsValue else {
+            throw ExecutionError.runtime(
+                "An error occurred while executing the state '\(state.name)'. Items of the Map state must be an array, but the value at ItemsPath is \(itemsValue.typeName): \(itemsValue.serialized)")
+        }
+        let toleratedCount = try count(spec.toleratedFailureCount, field: "ToleratedFailureCountPath", state: state, scope: scope)
+        var toleratedPercentage: Double?
+        switch spec.toleratedFailurePercentage {
+        case nil, .intrinsic?: break
+        case .literal(let d)?: toleratedPercentage = d
+        case .path(let p)?:
+            guard let d = p.evaluate(in: scope).flatMap(Self.numeric)?.doubleValue, d >= 0, d <= 100 else {
+                throw ExecutionError.runtime(
+                    "An error occurred while executing the state '\(state.name)'. The value of the field 'ToleratedFailurePercentagePath' must be a number between 0 and 100")
+            }
+            toleratedPercentage = d
+        }
+        let tolerant = toleratedCount != nil || toleratedPercentage != nil
+        var limit = env.defaultMapConcurrency
+        if let mc = spec.maxConcurrency {
+            switch mc {
+            case .literal(let n): limit = n
+            case .intrinsic: break
+            case .path(let p):
+                guard let n = p.evaluate(in: scope).flatMap(Self.numeric)?.intValue, n >= 0 else {
+                    throw ExecutionError.runtime(
+                        "An error occurred while executing the state '\(state.name)'. The value of the field 'MaxConcurrencyPath' must be a non-negative integer")
+                }
+                if n > 0 { limit = n }
+            }
+        }
+        emit(.mapStateStarted, state: state.name, index: items.count)
+
+        // Selector input per item, evaluated up front so that its errors fail the state.
+        var iterationInputs: [JSON] = []
+        iterationInputs.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            if let selector = spec.itemSelector {
+                var s = scope
+                s.context = mapContext(scope.context, state: state, frame: frame, index: i, value: item)
+                iterationInputs.append(try selector.evaluate(in: s))
+            } else {
+                iterationInputs.append(item)
+            }
+        }
+
+        let processor = spec.processor
+        let inputs = iterationInputs
+        let runOne: @Sendable (Int) async -> Result<JSON, ExecutionError> = { [self] i in
+            let itemFrame = Frame(path: "\(frame.path)/\(state.name)[\(i)]", mapItem: (i, items[i]), topLevel: false)
+            var vars = variables
+            emit(.mapIterationStarted, state: state.name, index: i)
+            do throws(ExecutionError) {
+                let out = try await runMachine(processor, from: processor.startIndex, input: inputs[i], variables: &vars, frame: itemFrame)
+                emit(.mapIterationSucceeded, state: state.name, index: i)
+                return .success(out)
+            } catch {
+                emit(.mapIterationFailed, state: state.name, error: error.error, cause: error.cause, index: i)
+                return .failure(error)
+            }
+        }
+
+        var results = [Result<JSON, ExecutionError>?](repeating: nil, count: items.count)
+        var failures = 0
+        var firstFailure: ExecutionError?
+        func exceeded() -> Bool {
+            guard tolerant else { return failures > 0 }
+            if let c = toleratedCount, failures > c { return true }
+            if let p = toleratedPercentage, items.count > 0, Double(failures) * 100 / Double(items.count) > p { return true }
+            if toleratedCount == nil && toleratedPercentage == nil { return failures > 0 }
+            return false
+        }
+        if !spec.processorWaits || limit == 1 {
+            for i in items.indices {
+                let r = await runOne(i)
+                results[i] = r
+                if case .failure(let e) = r {
+                    failures += 1
+                    if firstFailure == nil { firstFailure = e }
+                    if exceeded() { break }
+                }
+            }
+        } else {
+            let width = max(1, limit)
+            await withTaskGroup(of: (Int, Result<JSON, ExecutionError>).self) { group in
+                var nextIndex = 0
+                while nextIndex < items.count && nextIndex < width {
+                    let i = nextIndex
+                    group.addTask { (i, await runOne(i)) }
+                    nextIndex += 1
+                }
+                for await (i, r) in group {
+                    results[i] = r
+                    if case .failure(let e) = r {
+                        failures += 1
+                        if firstFailure == nil { firstFailure = e }
+                        if exceeded() {
+                            group.cancelAll()
+                            break
+                        }
+                    }
+                    if nextIndex < items.count {
+                        let j = nextIndex
+                        group.addTask { (j, await runOne(j)) }
+                        nextIndex += 1
+                    }
+                }
+            }
+        }
+        if exceeded(), let e = firstFailure {
+            if tolerant {
+                let err = ExecutionError.exceedToleratedFailureThreshold(
+                    "The specified tolerated failure threshold was exceeded")
+                emit(.mapStateFailed, state: state.name, error: err.error, cause: err.cause)
+                throw err
+            }
+            emit(.mapStateFailed, state: state.name, error: e.error, cause: e.cause)
+            throw e
+        }
+        var outputs: [JSON] = []
+        outputs.reserveCapacity(items.count)
+        for r in results {
+            switch r {
+            case .success(let v)?: outputs.append(v)
+            case .failure(let e)?: outputs.append(.object(JSONObject([("Error", .string(e.error)), ("Cause", .string(e.cause))])))
+            case nil: outputs.append(.null)
+            }
+        }
+        emit(.mapStateSucceeded, state: state.name)
+        return .array(outputs)
+    }
+
+    func mapContext(_ base: JSON, state: State, frame: Frame, index: Int, value: JSON) -> JSON {
+        var ctx: JSONObject
+        if case .object(let o) = base {
+            ctx = o
+        } else if case .object(let o) = context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: 0) {
+            ctx = o
+        } else {
+            ctx = JSONObject()
+        }
+        ctx["Map"] = ["Item": .object(JSONObject([("Index", .int(index)), ("Value", value)]))]
+        return .object(ctx)
+    }
+}
