@@ -3,7 +3,7 @@ import Testing
 
 @testable import StatesLanguage
 
-/// Runs the AWS-recorded corpus cases of categories intrinsics and pass-paths whose machine has only
+/// Runs the AWS-recorded corpus cases of categories intrinsics, pass-paths and variables whose machine has only
 /// Pass, Succeed and Fail states in one linear flow, through a test-only interpreter built from the
 /// expression pieces: InputPath → Parameters → ResultPath → OutputPath.
 enum ExpressionCorpus {
@@ -29,7 +29,7 @@ enum ExpressionCorpus {
         guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
         var out: [Case] = []
         for f in files.sorted() where f.hasSuffix(".json") {
-            guard f.hasPrefix("intrinsics__") || f.hasPrefix("pass-paths__"),
+            guard f.hasPrefix("intrinsics__") || f.hasPrefix("pass-paths__") || f.hasPrefix("variables__"),
                 let data = FileManager.default.contents(atPath: dir.appendingPathComponent(f).path),
                 let json = try? JSONParser.parse(bytes: Array(data)),
                 let def = json["definition"], let input = json["input"], let expect = json["expect"]
@@ -102,6 +102,7 @@ enum ExpressionCorpus {
                     return .failed(error)
                 }
                 var result = effective
+                var pendingAssign: JSONObject? = nil
                 if type == "Pass" {
                     if let r = state["Result"] {
                         result = r
@@ -111,9 +112,7 @@ enum ExpressionCorpus {
                     }
                     if let a = state["Assign"] {
                         let t = try compile { () throws(PathSyntaxError) in try PayloadTemplate(a) }
-                        if case .object(let o) = try t.evaluate(in: scope(effective)) {
-                            for (k, v) in o.pairs { variables[k] = v }
-                        }
+                        if case .object(let o) = try t.evaluate(in: scope(result)) { pendingAssign = o }
                     }
                     // ResultPath
                     if let rp = state["ResultPath"] {
@@ -140,6 +139,8 @@ enum ExpressionCorpus {
                     }
                 }
                 data = result
+                // Assign takes effect after OutputPath, which still sees the old values.
+                if let pendingAssign { for (k, v) in pendingAssign.pairs { variables[k] = v } }
                 if type == "Succeed" || state["End"]?.boolValue == true { return .succeeded(data) }
                 guard let next = state["Next"]?.stringValue else { return .failed("no Next") }
                 name = next
@@ -194,7 +195,7 @@ enum ExpressionCorpus {
                 failures.append(c.name)
             }
         }
-        print("EXPRESSION CORPUS TALLY: \(passed)/\(linear.count) linear cases passed (\(all.count) in intrinsics+pass-paths); failing: \(failures)")
+        print("EXPRESSION CORPUS TALLY: \(passed)/\(linear.count) linear cases passed (\(all.count) in intrinsics+pass-paths+variables); failing: \(failures)")
         #expect(failures.isEmpty)
     }
 }
