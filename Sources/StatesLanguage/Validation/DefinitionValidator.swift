@@ -62,6 +62,9 @@ struct ValidationWalker {
     private(set) var diagnostics: [Diagnostic] = []
     /// Every state name in the whole machine, to report duplicates across nested machines.
     private var allNames: Set<String> = []
+    /// Every state name anywhere in the machine, gathered before the walk (for better messages).
+    private var everyName: Set<String> = []
+    private var machineDepth = 0
     private var topQueryLanguage: QueryLanguage = .jsonPath
 
     static let maxStateNameLength = 80
@@ -98,7 +101,21 @@ struct ValidationWalker {
         if let timeout = root["TimeoutSeconds"] {
             checkInteger(timeout, at: [.key("TimeoutSeconds")], what: "TimeoutSeconds", min: 1, max: Self.maxTimeout)
         }
+        gatherNames(definition, depth: 0)
         validateMachine(root, at: [], owner: nil)
+    }
+
+    private mutating func gatherNames(_ machine: JSON, depth: Int) {
+        guard depth < 100, case .object(let states)? = machine["States"] else { return }
+        for (name, state) in states.pairs {
+            everyName.insert(name)
+            if case .array(let branches)? = state["Branches"] {
+                for b in branches { gatherNames(b, depth: depth + 1) }
+            }
+            for f in ["ItemProcessor", "Iterator"] {
+                if let m = state[f] { gatherNames(m, depth: depth + 1) }
+            }
+        }
     }
 
     static let topLevelFields: Set<String> = ["StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"]
@@ -107,6 +124,12 @@ struct ValidationWalker {
     /// Validates StartAt/States of a (possibly nested) machine; `owner` describes the enclosing state.
     private mutating func validateMachine(_ machine: JSONObject, at path: [PathComponent], owner: String?) {
         let label = owner.map { "\($0): " } ?? ""
+        guard machineDepth < 100 else {
+            error("\(label)state machines are nested too deeply", path)
+            return
+        }
+        machineDepth += 1
+        defer { machineDepth -= 1 }
         let startPath = path + [.key("StartAt")]
         let statesPath = path + [.key("States")]
         var scope = Scope()
@@ -159,8 +182,9 @@ struct ValidationWalker {
         for t in scope.transitions where !scope.names.contains(t.to) {
             error(
                 "state \"\(t.from)\": Next names \"\(t.to)\", which is not a state"
-                    + (owner != nil && allNames.contains(t.to) ? " in this branch (Next cannot leave a branch)" : "")
-                    + (allNames.contains(t.to) ? "" : suggestion(t.to, scope.names)),
+                    + (everyName.contains(t.to)
+                        ? " in this \(owner == nil ? "state machine" : "branch") (a transition cannot cross into or out of a Parallel branch or Map processor)"
+                        : suggestion(t.to, scope.names)),
                 t.path)
         }
 
@@ -422,7 +446,7 @@ struct ValidationWalker {
             action.removeLast(suffix.count)
         }
         guard !actions.contains(action) else { return nil }
-        return "is not a recognised service integration (\(service) supports \(actions.sorted().joined(separator: ", ")); use arn:aws:states:::aws-sdk:\(service):\(action) for other API actions"
+        return "is not a recognised service integration (\(service) supports \(actions.sorted().joined(separator: ", ")); use arn:aws:states:::aws-sdk:\(service):\(action) for other API actions)"
     }
 
     private mutating func checkSecondsPair(_ state: JSONObject, _ field: String, at path: [PathComponent], sn: String, ql: QueryLanguage) {
@@ -534,7 +558,9 @@ struct ValidationWalker {
         let where_ = "\(sn): choice rule"
         for key in rule.keys {
             let kp = path + [.key(key)]
-            if !Self.choiceRuleFields.contains(key) {
+            if key == "End" {
+                error("\(where_): a choice rule cannot end the execution (\"End\" is not allowed; use Next)", kp, key: true)
+            } else if !Self.choiceRuleFields.contains(key) {
                 error("\(where_): unknown field \"\(key)\"\(suggestion(key, Self.choiceRuleFields))", kp, key: true)
             } else if !topLevel && (key == "Next" || key == "Assign" || key == "Output") {
                 error("\(where_): field \"\(key)\" is only allowed in a top-level choice rule", kp, key: true)
@@ -1268,7 +1294,7 @@ struct ValidationWalker {
             let cs = Array(c.lowercased().unicodeScalars)
             guard abs(cs.count - w.count) <= 3 else { continue }
             let d = editDistance(w, cs)
-            if d <= max(1, min(3, w.count / 3)), best == nil || d < best!.1 || (d == best!.1 && c < best!.0) {
+            if d <= max(1, min(3, w.count / 3)), d < w.count, d < cs.count, best == nil || d < best!.1 || (d == best!.1 && c < best!.0) {
                 best = (c, d)
             }
         }
