@@ -325,7 +325,10 @@ private struct Converter {
 
     static func isMergeKey(_ node: Node) -> Bool {
         guard case .scalar(let s) = node else { return false }
-        return s.string == "<<" && s.style == .plain && (s.tag.rawValue.isEmpty || s.tag.rawValue == core + "merge")
+        // Yams resolves (and so rewrites) the tags of mapping keys while checking for duplicates,
+        // so an untagged plain `<<` may carry the `str` tag by now.
+        let tag = s.tag.rawValue
+        return s.string == "<<" && s.style == .plain && (tag.isEmpty || tag == core + "merge" || tag == core + "str")
     }
 
     static func kind(of node: Node) -> String {
