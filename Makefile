@@ -31,7 +31,7 @@ conformance:
 
 bench: release
 	$(SWIFT) build -c release --product stepgate-bench
-	.build/release/stepgate-bench
+	python3 scripts/bench.py
 
 clean:
 	rm -rf .build
