@@ -147,7 +147,8 @@ struct CommitsIntroducedTests {
 
             let commits = try repository.commitsIntroduced(old: first, new: tip)
             #expect(commits.count == 1000)
-            #expect(commits.map(\.summary) == (2...count).map { "commit \($0)" })
+            let inOrder = commits.map(\.summary).elementsEqual((2...count).map { "commit \($0)" })
+            #expect(inOrder, "oldest first")
             #expect(commits.first?.parents == [first])
             #expect(commits.last?.id == tip)
             let ordered = zip(commits.dropFirst(), commits).allSatisfy { $0.parents == [$1.id] }
