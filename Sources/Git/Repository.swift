@@ -105,21 +105,40 @@ extension Repository {
     /// quarantine, and git forbids ref updates from it.
     /// - Parameter environment: the hook's environment variables.
     public static func openFromHookEnvironment(environment: [String: String]) throws(GitError) -> Repository {
+        switch hookOpenPlan(environment: environment) {
+        case .fromEnvironment:
+            return Repository(handle: try open(path: nil, flags: GIT_REPOSITORY_OPEN_FROM_ENV.rawValue))
+        case .explicit(let gitDirectory, let objectDirectories):
+            let repository = try Repository(path: gitDirectory)
+            if !objectDirectories.isEmpty {
+                try repository.addAlternates(objectDirectories)
+            }
+            return repository
+        }
+    }
+
+    /// How ``openFromHookEnvironment(environment:)`` opens a repository.
+    enum HookOpenPlan: Equatable {
+        /// `GIT_REPOSITORY_OPEN_FROM_ENV`: libgit2 reads the process environment itself.
+        case fromEnvironment
+        /// Open the git directory, then add the object directories as disk alternates.
+        case explicit(gitDirectory: String, objectDirectories: [String])
+    }
+
+    static func hookOpenPlan(environment: [String: String]) -> HookOpenPlan {
         func value(_ name: String) -> String? {
             guard let value = environment[name], !value.isEmpty else { return nil }
             return value
         }
         let quarantine = value("GIT_QUARANTINE_PATH")
         let hasWorkTree = value("GIT_WORK_TREE") != nil || value("GIT_COMMON_DIR") != nil
+        // FROM_ENV reads getenv(), so it is only right when it would see what we were given.
         let libgit2SeesSameEnvironment = fromEnvVariables.allSatisfy { name in
             environment[name] == getenv(name).map { String(cString: $0) }
         }
         if quarantine != nil && !hasWorkTree && libgit2SeesSameEnvironment {
-            let handle = try open(path: nil, flags: GIT_REPOSITORY_OPEN_FROM_ENV.rawValue)
-            return Repository(handle: handle)
+            return .fromEnvironment
         }
-
-        let repository = try Repository(path: value("GIT_DIR") ?? ".")
         var objectDirectories: [String] = []
         for candidate in [quarantine, value("GIT_OBJECT_DIRECTORY")] {
             if let candidate { objectDirectories.append(candidate) }
@@ -128,11 +147,9 @@ extension Repository {
             objectDirectories += alternates.split(separator: ":").map(String.init)
         }
         var seen = Set<String>()
-        objectDirectories = objectDirectories.filter { seen.insert($0).inserted }
-        if !objectDirectories.isEmpty {
-            try repository.addAlternates(objectDirectories)
-        }
-        return repository
+        return .explicit(
+            gitDirectory: value("GIT_DIR") ?? ".",
+            objectDirectories: objectDirectories.filter { seen.insert($0).inserted })
     }
 
     /// The variables `GIT_REPOSITORY_OPEN_FROM_ENV` reads in libgit2 1.5.

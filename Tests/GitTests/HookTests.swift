@@ -1,5 +1,5 @@
 import Foundation
-import Git
+@testable import Git
 import Testing
 
 /// Reads pushed objects from inside a real pre-receive hook's quarantine.
@@ -87,6 +87,99 @@ struct QuarantineTests {
             #expect(try after.resolveIfPresent(pushed.description) == nil)
             #expect(try after.resolve("main") == base)
         }
+    }
+
+    /// The hook runs this test binary again, filtered to ``hookProbe()``, so that
+    /// ``Repository/openFromHookEnvironment()`` sees the real hook environment through
+    /// `getenv` and takes the `GIT_REPOSITORY_OPEN_FROM_ENV` route.
+    @Test(.timeLimit(.minutes(1)))
+    func opensFromProcessEnvironmentInsideRealHook() throws {
+        try withTemporaryDirectory { root in
+            let server = try Fixture.create(in: root, name: "server.git", bare: true)
+            let client = try Fixture.create(in: root, name: "client")
+            try client.commit("base", files: ["README": "base\n"])
+            try client.git("remote", "add", "origin", server.path)
+            try client.git("push", "-q", "origin", "main")
+            try client.git("checkout", "-q", "-b", "topic")
+            let t1 = try client.commit("t1", files: ["a.txt": "1\n"])
+            let t2 = try client.commit("t2", files: [".stepgate/workflows/x.asl.json": "{}\n"])
+
+            let signal = "\(root)/signal"
+            try FileManager.default.createDirectory(atPath: signal, withIntermediateDirectories: false)
+            let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            let hook = """
+                #!/bin/sh
+                cat > "\(signal)/stdin.txt"
+                timeout 30 "\(testBinary)" --testing-library swift-testing \\
+                    --filter "QuarantineTests/hookProbe" > "\(signal)/probe.log" 2>&1
+                exit 1
+
+                """
+            let hookPath = "\(server.path)/hooks/pre-receive"
+            try Data(hook.utf8).write(to: URL(fileURLWithPath: hookPath))
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hookPath)
+
+            let push = gitProcess(["push", "-q", "origin", "topic"], in: client.path, home: root)
+            push.environment?[Self.probeVariable] = signal
+            push.standardOutput = FileHandle.nullDevice
+            push.standardError = FileHandle.nullDevice
+            try push.run()
+            push.waitUntilExit()
+            #expect(push.terminationStatus != 0)  // the hook rejects the push
+
+            let report = try String(contentsOfFile: "\(signal)/probe.txt", encoding: .utf8)
+            #expect(
+                report == """
+                    plan=fromEnvironment
+                    introduced=\(t1),\(t2)
+                    workflows=.stepgate/workflows/x.asl.json
+                    blob={}
+
+                    """)
+            #expect(try Repository(path: server.path).resolveIfPresent(t2.description) == nil)
+        }
+    }
+
+    static let probeVariable = "STEPGATE_GIT_TESTS_HOOK_PROBE"
+
+    /// Does nothing unless run by the hook of ``opensFromProcessEnvironmentInsideRealHook()``.
+    @Test func hookProbe() throws {
+        guard let signal = ProcessInfo.processInfo.environment[Self.probeVariable] else { return }
+        var report = ""
+        do {
+            let plan = Repository.hookOpenPlan(environment: ProcessInfo.processInfo.environment)
+            report += "plan=\(plan == .fromEnvironment ? "fromEnvironment" : "explicit")\n"
+            let line = try String(contentsOfFile: "\(signal)/stdin.txt", encoding: .utf8).split(separator: " ")
+            let old = try #require(ObjectID(hex: String(line[0])))
+            let new = try #require(ObjectID(hex: String(line[1])))
+            let repository = try Repository.openFromHookEnvironment()
+            let introduced = try repository.commitsIntroduced(old: old, new: new)
+            report += "introduced=\(introduced.map(\.id.description).joined(separator: ","))\n"
+            let workflows = try repository.files(under: ".stepgate/workflows", commit: new)
+            report += "workflows=\(workflows.joined(separator: ","))\n"
+            let blob = try repository.blob(at: ".stepgate/workflows/x.asl.json", commit: new) ?? []
+            report += "blob=\(String(decoding: blob, as: UTF8.self))"
+        } catch {
+            report += "error=\(error)\n"
+        }
+        try Data(report.utf8).write(to: URL(fileURLWithPath: "\(signal)/probe.txt"))
+    }
+
+    @Test func openPlan() {
+        let quarantine = "/srv/r.git/objects/tmp_objdir-incoming-x"
+        // The test process has no GIT_QUARANTINE_PATH, so libgit2 would not see this one.
+        #expect(
+            Repository.hookOpenPlan(environment: [
+                "GIT_DIR": "/srv/r.git", "GIT_QUARANTINE_PATH": quarantine, "GIT_OBJECT_DIRECTORY": quarantine,
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": "/srv/r.git/objects:/srv/shared/objects",
+            ])
+                == .explicit(
+                    gitDirectory: "/srv/r.git",
+                    objectDirectories: [quarantine, "/srv/r.git/objects", "/srv/shared/objects"]))
+        #expect(Repository.hookOpenPlan(environment: [:]) == .explicit(gitDirectory: ".", objectDirectories: []))
+        #expect(
+            Repository.hookOpenPlan(environment: ["GIT_WORK_TREE": "/w", "GIT_DIR": "/w/.git", "GIT_QUARANTINE_PATH": "/q"])
+                == .explicit(gitDirectory: "/w/.git", objectDirectories: ["/q"]))
     }
 
     @Test func withoutQuarantineOpensGitDirectory() throws {
