@@ -203,6 +203,11 @@ extension Repository {
 
 // MARK: - Materialising a tree
 
+/// POSIX `write`, named apart from ``Repository``'s own `write(tree:into:path:)`.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
 extension Repository {
     /// Writes a commit's tree into `directory`, which must be empty or not yet exist (it is
     /// created, with any missing parents).
@@ -283,7 +288,7 @@ extension Repository {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in
-                Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
             }
             if written < 0 {
                 if errno == EINTR { continue }

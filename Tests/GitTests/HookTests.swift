@@ -42,7 +42,7 @@ struct QuarantineTests {
             try push.run()
             defer {
                 // Whatever happened, let the hook finish and the push end.
-                FileManager.default.createFile(atPath: "\(signal)/release", contents: nil)
+                _ = FileManager.default.createFile(atPath: "\(signal)/release", contents: nil)
                 push.waitUntilExit()
             }
 
@@ -80,7 +80,7 @@ struct QuarantineTests {
             #expect(try repository.files(under: ".stepgate/workflows", commit: pushed).count == 1)
 
             // Release the hook: it rejects the push, and git drops the quarantine.
-            FileManager.default.createFile(atPath: "\(signal)/release", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(signal)/release", contents: nil)
             push.waitUntilExit()
             #expect(push.terminationStatus != 0)
             let after = try Repository(path: server.path)
