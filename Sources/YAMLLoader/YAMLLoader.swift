@@ -47,7 +47,7 @@ public struct DocumentSyntaxError: Error, Sendable, Equatable, CustomStringConve
 /// ones). A stream with more than one document, or a mapping with a key twice, is an error.
 public enum YAMLLoader {
     /// More nodes than this after alias expansion is refused (a "billion laughs" guard).
-    static let maxNodes = 1_000_000
+    static let maxNodes = 200_000
     /// Deeper nesting than this is refused (libyaml itself stops at 1000).
     static let maxDepth = 512
 
@@ -63,6 +63,13 @@ public enum YAMLLoader {
         }
         guard let root else {
             throw YAMLSyntaxError(message: "empty document: expected a YAML value", location: SourceLocation(line: 1, column: 1))
+        }
+        // Aliases can make a small text expand into a huge tree; measure before building it.
+        var sizes: [String: Int] = [:]
+        if expandedSize(root, memo: &sizes, depth: 0) > maxNodes {
+            throw YAMLSyntaxError(
+                message: "document too large: more than \(maxNodes) values after expanding aliases",
+                location: SourceLocation(line: max(1, root.mark?.line ?? 1), column: max(1, root.mark?.column ?? 1)))
         }
         var converter = Converter()
         let value = try converter.convert(root, path: [], key: nil, depth: 0)
@@ -85,6 +92,34 @@ public enum YAMLLoader {
         } catch {
             throw DocumentSyntaxError(fileName: fileName, message: error.message, location: error.location)
         }
+    }
+
+    /// The number of values `node` stands for once aliases are expanded, capped just above
+    /// `maxNodes`. Subtrees are remembered by position and kind, so an alias repeated a million
+    /// times is measured once.
+    static func expandedSize(_ node: Node, memo: inout [String: Int], depth: Int) -> Int {
+        let cap = maxNodes + 1
+        guard depth <= maxDepth else { return 1 }
+        let children: [Node]
+        let kind: String
+        switch node {
+        case .scalar, .alias: return 1
+        case .sequence(let s):
+            children = Array(s)
+            kind = "s"
+        case .mapping(let m):
+            children = m.flatMap { [$0.key, $0.value] }
+            kind = "m"
+        }
+        let id = node.mark.map { "\(kind)\($0.line):\($0.column)" }
+        if let id, let known = memo[id] { return known }
+        var total = 1
+        for child in children {
+            total = min(cap, total + expandedSize(child, memo: &memo, depth: depth + 1))
+            if total >= cap { break }
+        }
+        if let id { memo[id] = total }
+        return total
     }
 
     static func isJSON(_ text: String, fileName: String) -> Bool {

@@ -42,6 +42,16 @@ import YAMLLoader
         #expect(doc.fileName == "t.yaml")
     }
 
+    @Test func keyOnLine5Column3() throws {
+        let doc = try parse("a:\n  b: 1\n\n# c\n  key: [x]\n")
+        #expect(doc.sourceMap.entry([.key("a"), .key("key")])?.key == SourceLocation(line: 5, column: 3))
+        #expect(doc.sourceMap.entry([.key("a"), .key("key")])?.value == SourceLocation(line: 5, column: 8))
+        #expect(doc.sourceMap.entry([.key("a"), .key("key"), .index(0)])?.value == SourceLocation(line: 5, column: 9))
+        #expect(doc.sourceMap.entry([])?.value == SourceLocation(line: 1, column: 1))
+        let d = Diagnostic(.error, "bad", at: [.key("a"), .key("key")], pointsAtKey: true).located(in: doc.sourceMap)
+        #expect(d.formatted(file: "f.yaml") == "f.yaml:5:3: error: bad")
+    }
+
     @Test func unicodeColumnsCountScalars() throws {
         let doc = try parse("ü: {é: 1, k: 2}")
         #expect(doc.sourceMap.entry([.key("ü"), .key("k")])?.key == SourceLocation(line: 1, column: 11))
