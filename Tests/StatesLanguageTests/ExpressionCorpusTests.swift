@@ -199,3 +199,41 @@ enum ExpressionCorpus {
         #expect(failures.isEmpty)
     }
 }
+
+/// The validation corpus's verdicts on payload templates: what AWS rejected must not compile.
+@Suite struct ExpressionValidationCorpusTests {
+    static func definition(_ name: String) -> JSON? {
+        let url = ExpressionCorpus.casesDirectory.deletingLastPathComponent().appendingPathComponent("invalid/\(name).json")
+        guard let data = FileManager.default.contents(atPath: url.path),
+            let json = try? JSONParser.parse(bytes: Array(data))
+        else { return nil }
+        return json["definition"]
+    }
+
+    static func templates(_ def: JSON) -> [JSON] {
+        var out: [JSON] = []
+        for (_, s) in def["States"]?.objectValue?.pairs.map({ ($0, $1) }) ?? [] {
+            for field in ["Parameters", "ResultSelector", "ItemSelector"] { if let t = s[field] { out.append(t) } }
+        }
+        return out
+    }
+
+    @Test(arguments: [
+        ("invalid__test_illegal_escapes-ESCAPE_SEQUENCES_ILLEGAL_INTRINSIC_FUNCTION", false),
+        ("invalid__test_illegal_escapes-ESCAPE_SEQUENCES_ILLEGAL_INTRINSIC_FUNCTION_2", false),
+        ("invalid__aslv-payload-template", false),
+        ("valid__aslv-intrinsic-functions", true),
+        ("valid__aslv-math-add", true),
+        ("valid__aws-executed-test_escape_sequence_parsing-ESCAPE_SEQUENCES_JSONPATH", true),
+        ("valid__aws-executed-test_assign_from_value-BASE_ASSIGN_FROM_INTRINSIC_FUNCTION", true),
+    ])
+    func templatesCompileAsAWSDecided(_ name: String, _ valid: Bool) throws {
+        let def = try #require(Self.definition(name))
+        let templates = Self.templates(def)
+        var ok = true
+        for t in templates {
+            do { _ = try PayloadTemplate(t) } catch { ok = false }
+        }
+        #expect(ok == valid, "\(name)")
+    }
+}

@@ -274,6 +274,19 @@ import Testing
         #expect(Self.messages(text) == [])
     }
 
+    @Test func taskResources() {
+        func problems(_ resource: String) -> [String] {
+            Self.messages(#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "\#(resource)", "End": true}}}"#)
+        }
+        #expect(problems("stepgate:command") == [])
+        #expect(problems("arn:aws:states:::aws-sdk:dynamodb:query") == [])
+        #expect(problems("arn:aws:states:::lambda:invoke.waitForTaskToken") == [])
+        #expect(problems("arn:aws:states:us-east-1:123456789012:activity:a") == [])
+        #expect(problems("stepgate:nope").count == 1)
+        #expect(problems("${lambdaArn").count == 1)
+        #expect(problems("arn:aws:states:::dynamodb:query").first?.contains("aws-sdk:dynamodb:query") == true)
+    }
+
     // MARK: Syntax helpers
 
     @Test(arguments: [

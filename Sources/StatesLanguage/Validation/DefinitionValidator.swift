@@ -432,7 +432,15 @@ struct ValidationWalker {
         }
     }
 
+    /// stepgate's own task resources (design.md, "Task resources"); AWS would not know them.
+    static let stepgateResources: Set<String> = ["stepgate:command", "stepgate:http", "stepgate:approval", "stepgate:comment"]
+
     private func resourceProblem(_ r: String) -> String? {
+        if r.hasPrefix("stepgate:") {
+            return Self.stepgateResources.contains(r)
+                ? nil
+                : "is not a stepgate resource (expected one of \(Self.stepgateResources.sorted().joined(separator: ", ")))"
+        }
         let parts = r.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count >= 6, parts[0] == "arn", !parts[1].isEmpty, !parts[2].isEmpty else {
             return "is not a valid resource ARN"
