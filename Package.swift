@@ -19,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The pure engine: Foundation only, no file or network I/O.
@@ -32,10 +34,18 @@ let package = Package(
         .target(name: "Git", dependencies: ["CLibgit2"]),
         // The repository's own .stepgate/stepgate.yaml: schema, parsing, validation.
         .target(name: "Config", dependencies: ["StatesLanguage", "YAMLLoader"]),
+        // Durable state on SQLite: executions, history, checkpoints, dedupe keys, cursors, approvals, audit log.
+        .target(name: "Store", dependencies: ["StatesLanguage", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Task resources, roles and secrets from server policy, task identity tokens, durable execution.
+        .target(
+            name: "Runtime",
+            dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
+        // Server-side git hooks: pre-receive, update, post-receive, and their installation.
+        .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime"]),
         .executableTarget(
             name: "stepgate",
             dependencies: [
-                "StatesLanguage", "YAMLLoader", "Config", "Git",
+                "StatesLanguage", "YAMLLoader", "Config", "Git", "Store", "Runtime", "Hooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage"]),
@@ -43,6 +53,9 @@ let package = Package(
         .testTarget(name: "GitTests", dependencies: ["Git"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git"]),
+        .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
     ]
 )
 

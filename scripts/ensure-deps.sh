@@ -10,6 +10,7 @@ else
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "stepgate: installing ${missing[*]} with apt-get" >&2

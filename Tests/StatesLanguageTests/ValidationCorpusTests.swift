@@ -16,10 +16,7 @@ import Testing
 
     /// Cases where the recorded verdict comes from the community asl-validator, not AWS, and
     /// AWS's documented rule says otherwise. Each entry says why.
-    static let knownDisagreements: [String: String] = [
-        "valid__aslv-assign.json":
-            "asl-validator accepts the variable name \"top-level\"; AWS variable names are letters, digits and underscores"
-    ]
+    static let knownDisagreements: [String: String] = [:]
 
     static func caseFiles(_ sub: String) throws -> [URL] {
         let dir = corpusDirectory.appendingPathComponent(sub)

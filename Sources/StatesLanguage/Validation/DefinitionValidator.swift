@@ -1243,8 +1243,10 @@ struct ValidationWalker {
             return "longer than \(Self.maxVariableNameLength) characters"
         }
         if !ValidationPathSyntax.isVariableStart(first) { return "it must start with a letter or \"_\"" }
-        if let bad = name.unicodeScalars.first(where: { !ValidationPathSyntax.isVariableChar($0) }) {
-            return "\"\(String(bad))\" is not allowed (use letters, digits and \"_\")"
+        // AWS accepts "-" inside an assigned name (the recorded corpus has "top-level"), though a
+        // path cannot read such a variable back.
+        if let bad = name.unicodeScalars.first(where: { !ValidationPathSyntax.isVariableChar($0) && $0 != "-" }) {
+            return "\"\(String(bad))\" is not allowed (use letters, digits, \"_\" and \"-\")"
         }
         if name == "states" { return "\"states\" is reserved" }
         return nil
