@@ -35,7 +35,9 @@ let package = Package(
         // The repository's own .stepgate/stepgate.yaml: schema, parsing, validation.
         .target(name: "Config", dependencies: ["StatesLanguage", "YAMLLoader"]),
         // Durable state on SQLite: executions, history, checkpoints, dedupe keys, cursors, approvals, audit log.
-        .target(name: "Store", dependencies: ["StatesLanguage", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Store",
+            dependencies: ["StatesLanguage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
         // Task resources, roles and secrets from server policy, task identity tokens, durable execution.
         .target(
             name: "Runtime",
