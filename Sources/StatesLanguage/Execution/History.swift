@@ -1,19 +1,58 @@
 public import Foundation
 
 /// One event of an execution's history, with AWS Step Functions' event types and fields.
+///
+/// Kept small (an execution of a long loop records hundreds of thousands): an event carries
+/// one JSON payload (the input of entered and scheduled events, the output of the others)
+/// and boxes the rarely used details.
 public struct HistoryEvent: Sendable {
     public var id: Int
     public var previousEventID: Int
     public var timestamp: Date
     public var type: HistoryEventType
     public var stateName: String?
-    public var input: JSON?
-    public var output: JSON?
-    public var error: String?
-    public var cause: String?
-    public var resource: String?
+    var payload: JSON?
+    var details: Details?
+
+    final class Details: Sendable {
+        let error: String?
+        let cause: String?
+        let resource: String?
+        let index: Int?
+
+        init(error: String?, cause: String?, resource: String?, index: Int?) {
+            self.error = error
+            self.cause = cause
+            self.resource = resource
+            self.index = index
+        }
+    }
+
+    public init(
+        id: Int, previousEventID: Int, timestamp: Date, type: HistoryEventType, stateName: String? = nil,
+        input: JSON? = nil, output: JSON? = nil, error: String? = nil, cause: String? = nil, resource: String? = nil,
+        index: Int? = nil
+    ) {
+        self.id = id
+        self.previousEventID = previousEventID
+        self.timestamp = timestamp
+        self.type = type
+        self.stateName = stateName
+        self.payload = input ?? output
+        if error != nil || cause != nil || resource != nil || index != nil {
+            details = Details(error: error, cause: cause, resource: resource, index: index)
+        }
+    }
+
+    /// The input, for entered and scheduled events.
+    public var input: JSON? { type.carriesInput ? payload : nil }
+    /// The output, for exited, succeeded and finished events.
+    public var output: JSON? { type.carriesInput ? nil : payload }
+    public var error: String? { details?.error }
+    public var cause: String? { details?.cause }
+    public var resource: String? { details?.resource }
     /// Map iteration index, or Parallel branch index.
-    public var index: Int?
+    public var index: Int? { details?.index }
 
     /// The event as AWS's GetExecutionHistory shows it (`{"id", "type", "timestamp",
     /// "stateEnteredEventDetails": {...}}` and so on).
@@ -83,12 +122,41 @@ public enum HistoryEventType: String, Sendable, CaseIterable {
         return first + "EventDetails"
     }
 
-    static func entered(_ stateType: String) -> HistoryEventType {
-        HistoryEventType(rawValue: stateType + "StateEntered") ?? .passStateEntered
+    /// Whether the event's payload is an input (entered, scheduled, started events).
+    var carriesInput: Bool {
+        switch self {
+        case .executionStarted, .taskScheduled, .passStateEntered, .taskStateEntered, .choiceStateEntered,
+            .waitStateEntered, .succeedStateEntered, .failStateEntered, .parallelStateEntered, .mapStateEntered:
+            return true
+        default:
+            return false
+        }
     }
 
-    static func exited(_ stateType: String) -> HistoryEventType? {
-        HistoryEventType(rawValue: stateType + "StateExited")
+    static func entered(_ kind: State.Kind) -> HistoryEventType {
+        switch kind {
+        case .pass: return .passStateEntered
+        case .task: return .taskStateEntered
+        case .choice: return .choiceStateEntered
+        case .wait: return .waitStateEntered
+        case .succeed: return .succeedStateEntered
+        case .fail: return .failStateEntered
+        case .parallel: return .parallelStateEntered
+        case .map: return .mapStateEntered
+        }
+    }
+
+    static func exited(_ kind: State.Kind) -> HistoryEventType? {
+        switch kind {
+        case .pass: return .passStateExited
+        case .task: return .taskStateExited
+        case .choice: return .choiceStateExited
+        case .wait: return .waitStateExited
+        case .succeed: return .succeedStateExited
+        case .fail: return nil
+        case .parallel: return .parallelStateExited
+        case .map: return .mapStateExited
+        }
     }
 }
 

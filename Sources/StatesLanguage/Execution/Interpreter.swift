@@ -15,7 +15,15 @@ extension JSON {
         switch self {
         case .null: budget -= 4
         case .bool(let b): budget -= b ? 4 : 5
-        case .int, .double: budget -= 24
+        case .int(let i):
+            var n = i < 0 ? 2 : 1
+            var m = i.magnitude
+            while m >= 10 {
+                m /= 10
+                n += 1
+            }
+            budget -= n
+        case .double: budget -= 24
         case .string(let s): budget -= s.utf8.count + 2
         case .array(let a):
             budget -= a.count + 1
@@ -151,9 +159,12 @@ final class ExecutionRun: @unchecked Sendable {
     let executionInput: JSON
     let startTime: Date
     private let lock = NSLock()
-    private var events: [HistoryEvent] = []
+    /// The history in chunks, so that a long execution never copies what it has recorded.
+    private var chunks: [[HistoryEvent]] = []
+    private var current: [HistoryEvent] = { var a: [HistoryEvent] = []; a.reserveCapacity(8192); return a }()
+    private static let chunkSize = 8192
     private var lastEventID = 0
-    private(set) var transitions = 0
+    private var transitionCount = 0
 
     var machine: StateMachine { interpreter.machine }
     var env: ExecutionEnvironment { interpreter.environment }
@@ -168,10 +179,27 @@ final class ExecutionRun: @unchecked Sendable {
         lastEventID = n
     }
 
+    /// The history recorded so far, in order.
+    var events: [HistoryEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        var all: [HistoryEvent] = []
+        all.reserveCapacity(chunks.count * Self.chunkSize + current.count)
+        for c in chunks { all.append(contentsOf: c) }
+        all.append(contentsOf: current)
+        return all
+    }
+
+    var transitions: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return transitionCount
+    }
+
     @discardableResult
     func emit(
         _ type: HistoryEventType, state: String? = nil, input: JSON? = nil, output: JSON? = nil, error: String? = nil,
-        cause: String? = nil, resource: String? = nil, index: Int? = nil
+        cause: String? = nil, resource: String? = nil, index: Int? = nil, at time: Date? = nil
     ) -> Int {
         let keep = env.recordHistory
         let observer = env.observer
@@ -182,21 +210,29 @@ final class ExecutionRun: @unchecked Sendable {
             lock.unlock()
             return id
         }
-        let now = env.clock.now()
+        let now = time ?? env.clock.now()
         lock.lock()
         lastEventID += 1
-        let event = HistoryEvent(
-            id: lastEventID, previousEventID: lastEventID - 1, timestamp: now, type: type, stateName: state,
-            input: input, output: output, error: error, cause: cause, resource: resource, index: index)
-        if keep { events.append(event) }
+        let id = lastEventID
+        if current.count == Self.chunkSize {
+            chunks.append(current)
+            current = []
+            current.reserveCapacity(Self.chunkSize)
+        }
+        current.append(
+            HistoryEvent(
+                id: id, previousEventID: id - 1, timestamp: now, type: type, stateName: state, input: input,
+                output: output, error: error, cause: cause, resource: resource, index: index))
+        let event = observer == nil ? nil : current[current.count - 1]
+        if !keep { current.removeLast() }
         lock.unlock()
-        observer?.record(event)
-        return event.id
+        if let event { observer?.record(event) }
+        return id
     }
 
     func countTransition() {
         lock.lock()
-        transitions += 1
+        transitionCount += 1
         lock.unlock()
     }
 
@@ -208,7 +244,7 @@ final class ExecutionRun: @unchecked Sendable {
 
     /// Runs the top level to its end and turns the outcome into a result.
     func finish(from index: Int, input: JSON, variables: [String: JSON], transitions start: Int) async -> ExecutionResult {
-        transitions = start
+        lock.withLock { transitionCount = start }
         var vars = variables
         let frame = Frame(path: "", mapItem: nil, topLevel: true)
         let outcome: Result<JSON, ExecutionError>
@@ -271,7 +307,10 @@ final class ExecutionRun: @unchecked Sendable {
         while true {
             try Self.checkCancellation()
             let state = m.states[index]
-            let (output, next) = try await runState(state, input: current, variables: &variables, frame: frame)
+            let (output, next) =
+                state.isImmediate
+                ? try runImmediateState(state, input: current, variables: &variables, frame: frame)
+                : try await runState(state, input: current, variables: &variables, frame: frame)
             if output.exceedsPayloadLimit {
                 throw ExecutionError(
                     "States.DataLimitExceeded",

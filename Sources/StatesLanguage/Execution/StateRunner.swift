@@ -5,12 +5,43 @@ extension ExecutionRun {
     func runState(
         _ state: State, input raw: JSON, variables: inout [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> (JSON, Int?) {
-        let typeName = state.typeName
+        if state.isImmediate { return try runImmediateState(state, input: raw, variables: &variables, frame: frame) }
+        var scope = enter(state, raw, variables: variables, frame: frame)
+        switch state.kind {
+        case .wait(let spec):
+            let effective = try applyInputPath(state, raw, scope)
+            scope.input = effective
+            let seconds = try waitSeconds(spec, state: state, scope: scope)
+            do { try await env.clock.sleep(seconds: seconds) } catch {
+                throw ExecutionError("States.Runtime", "The execution was cancelled")
+            }
+            try assign(state.assign, result: effective, scope: scope, variables: &variables)
+            let output = try applyOutputPath(state, effective, scope)
+            emitExited(state, output)
+            return (output, state.next)
+
+        case .task, .parallel, .map:
+            return try await runWithRetryAndCatch(state, raw: raw, scope: scope, variables: &variables, frame: frame)
+
+        case .pass, .choice, .succeed, .fail:
+            return try runImmediateState(state, input: raw, variables: &variables, frame: frame)
+        }
+    }
+
+    /// Records the state's entry and builds the scope its expressions see.
+    func enter(_ state: State, _ raw: JSON, variables: [String: JSON], frame: Frame) -> EvaluationScope {
         let enteredAt = env.clock.now()
-        emit(.entered(typeName), state: state.name, input: raw)
+        emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
         var scope = EvaluationScope(input: raw, context: .null, variables: variables, random: env.random)
         if state.readsContext { scope.context = context(state: state.name, enteredAt: enteredAt, frame: frame, retryCount: 0) }
+        return scope
+    }
 
+    /// Pass, Choice, Succeed and Fail never wait, so they run without suspending.
+    func runImmediateState(
+        _ state: State, input raw: JSON, variables: inout [String: JSON], frame: Frame
+    ) throws(ExecutionError) -> (JSON, Int?) {
+        var scope = enter(state, raw, variables: variables, frame: frame)
         switch state.kind {
         case .pass(let result):
             let effective = try applyInputPath(state, raw, scope)
@@ -49,18 +80,6 @@ extension ExecutionRun {
             emitExited(state, output)
             return (output, target)
 
-        case .wait(let spec):
-            let effective = try applyInputPath(state, raw, scope)
-            scope.input = effective
-            let seconds = try waitSeconds(spec, state: state, scope: scope)
-            do { try await env.clock.sleep(seconds: seconds) } catch {
-                throw ExecutionError("States.Runtime", "The execution was cancelled")
-            }
-            try assign(state.assign, result: effective, scope: scope, variables: &variables)
-            let output = try applyOutputPath(state, effective, scope)
-            emitExited(state, output)
-            return (output, state.next)
-
         case .succeed:
             let effective = try applyInputPath(state, raw, scope)
             scope.input = effective
@@ -73,13 +92,13 @@ extension ExecutionRun {
             let cause = try failField(spec.cause, field: "CausePath", state: state, scope: scope)
             throw ExecutionError(error ?? "", cause ?? ExecutionError.absentCause)
 
-        case .task, .parallel, .map:
-            return try await runWithRetryAndCatch(state, raw: raw, scope: scope, variables: &variables, frame: frame)
+        case .wait, .task, .parallel, .map:
+            throw ExecutionError.runtime("state '\(state.name)' cannot run without waiting")
         }
     }
 
     func emitExited(_ state: State, _ output: JSON) {
-        if let type = HistoryEventType.exited(state.typeName) { emit(type, state: state.name, output: output) }
+        if let type = HistoryEventType.exited(state.kind) { emit(type, state: state.name, output: output) }
     }
 
     // MARK: - Data flow

@@ -147,16 +147,30 @@ extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expressibl
 /// which beats hashing for the sizes seen in practice; a dictionary index is built only
 /// for large objects.
 public struct JSONObject: Sendable {
-    public private(set) var keys: [String]
-    public private(set) var values: [JSON]
-    private var index: [String: Int]?
+    /// Keys, values and the optional index live in one copy-on-write box, so that copying an
+    /// object (which the interpreter does at every step) costs a single reference count.
+    private final class Storage: @unchecked Sendable {
+        // Mutated only through `JSONObject`'s mutating members after `makeUnique()`, so a
+        // shared instance is never written to.
+        var keys: [String]
+        var values: [JSON]
+        var index: [String: Int]?
+
+        init(keys: [String] = [], values: [JSON] = [], index: [String: Int]? = nil) {
+            self.keys = keys
+            self.values = values
+            self.index = index
+        }
+
+        static let empty = Storage()
+    }
+
+    private var storage: Storage
 
     private static let indexThreshold = 24
 
     public init() {
-        keys = []
-        values = []
-        index = nil
+        storage = Storage.empty
     }
 
     public init(_ pairs: [(String, JSON)]) {
@@ -165,16 +179,26 @@ public struct JSONObject: Sendable {
         for (k, v) in pairs { self[k] = v }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var keys: [String] { storage.keys }
+    public var values: [JSON] { storage.values }
+    public var count: Int { storage.keys.count }
+    public var isEmpty: Bool { storage.keys.isEmpty }
+
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) {
+            storage = Storage(keys: storage.keys, values: storage.values, index: storage.index)
+        }
+    }
 
     public mutating func reserveCapacity(_ n: Int) {
-        keys.reserveCapacity(n)
-        values.reserveCapacity(n)
+        makeUnique()
+        storage.keys.reserveCapacity(n)
+        storage.values.reserveCapacity(n)
     }
 
     public func position(of key: String) -> Int? {
-        if let index { return index[key] }
+        if let index = storage.index { return index[key] }
+        let keys = storage.keys
         for i in keys.indices where keys[i] == key { return i }
         return nil
     }
@@ -182,23 +206,25 @@ public struct JSONObject: Sendable {
     public subscript(key: String) -> JSON? {
         get {
             guard let i = position(of: key) else { return nil }
-            return values[i]
+            return storage.values[i]
         }
         set {
             if let i = position(of: key) {
+                makeUnique()
                 if let newValue {
-                    values[i] = newValue
+                    storage.values[i] = newValue
                 } else {
-                    keys.remove(at: i)
-                    values.remove(at: i)
+                    storage.keys.remove(at: i)
+                    storage.values.remove(at: i)
                     rebuildIndex()
                 }
             } else if let newValue {
-                keys.append(key)
-                values.append(newValue)
-                if index != nil {
-                    index![key] = keys.count - 1
-                } else if keys.count > Self.indexThreshold {
+                makeUnique()
+                storage.keys.append(key)
+                storage.values.append(newValue)
+                if storage.index != nil {
+                    storage.index![key] = storage.keys.count - 1
+                } else if storage.keys.count > Self.indexThreshold {
                     rebuildIndex()
                 }
             }
@@ -211,16 +237,16 @@ public struct JSONObject: Sendable {
     }
 
     /// The members in order.
-    public var pairs: Zip2Sequence<[String], [JSON]> { zip(keys, values) }
+    public var pairs: Zip2Sequence<[String], [JSON]> { zip(storage.keys, storage.values) }
 
     private mutating func rebuildIndex() {
-        guard keys.count > Self.indexThreshold else {
-            index = nil
+        guard storage.keys.count > Self.indexThreshold else {
+            storage.index = nil
             return
         }
-        var idx = [String: Int](minimumCapacity: keys.count)
-        for (i, k) in keys.enumerated() { idx[k] = i }
-        index = idx
+        var idx = [String: Int](minimumCapacity: storage.keys.count)
+        for (i, k) in storage.keys.enumerated() { idx[k] = i }
+        storage.index = idx
     }
 }
 

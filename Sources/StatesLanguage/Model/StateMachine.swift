@@ -15,23 +15,44 @@ public struct StateMachine: Sendable {
     }
 }
 
-/// One state with the fields every state type may carry.
-public struct State: Sendable {
-    public var name: String
-    public var kind: Kind
-    public var inputPath: PathField = .whole
-    public var outputPath: PathField = .whole
-    public var resultPath: ResultPathField = .replace
-    public var parameters: PayloadTemplate?
-    public var resultSelector: PayloadTemplate?
-    public var assign: PayloadTemplate?
-    public var retriers: [Retrier] = []
-    public var catchers: [Catcher] = []
+/// One state with the fields every state type may carry. A class, so that stepping through
+/// a machine shares states instead of copying them.
+public final class State: Sendable {
+    public let name: String
+    public let kind: Kind
+    public let inputPath: PathField
+    public let outputPath: PathField
+    public let resultPath: ResultPathField
+    public let parameters: PayloadTemplate?
+    public let resultSelector: PayloadTemplate?
+    public let assign: PayloadTemplate?
+    public let retriers: [Retrier]
+    public let catchers: [Catcher]
     /// The next state's index; nil for a terminal state.
-    public var next: Int?
+    public let next: Int?
     /// Whether any expression of this state reads the context object (`$$`), so that the
     /// interpreter builds it only when someone looks.
-    public var readsContext: Bool = false
+    public let readsContext: Bool
+
+    public init(
+        name: String, kind: Kind, inputPath: PathField = .whole, outputPath: PathField = .whole,
+        resultPath: ResultPathField = .replace, parameters: PayloadTemplate? = nil, resultSelector: PayloadTemplate? = nil,
+        assign: PayloadTemplate? = nil, retriers: [Retrier] = [], catchers: [Catcher] = [], next: Int? = nil,
+        readsContext: Bool = false
+    ) {
+        self.name = name
+        self.kind = kind
+        self.inputPath = inputPath
+        self.outputPath = outputPath
+        self.resultPath = resultPath
+        self.parameters = parameters
+        self.resultSelector = resultSelector
+        self.assign = assign
+        self.retriers = retriers
+        self.catchers = catchers
+        self.next = next
+        self.readsContext = readsContext
+    }
 
     public enum Kind: Sendable {
         case pass(result: JSON?)
@@ -42,6 +63,14 @@ public struct State: Sendable {
         case fail(FailSpec)
         case parallel(branches: [StateMachine])
         case map(MapSpec)
+    }
+
+    /// Pass, Choice, Succeed and Fail never wait on time or tasks.
+    public var isImmediate: Bool {
+        switch kind {
+        case .pass, .choice, .succeed, .fail: return true
+        default: return false
+        }
     }
 
     /// The AWS name of the state type, as history event types spell it.

@@ -106,18 +106,20 @@ private struct StateCompiler {
         case "Map": kind = .map(try mapSpec())
         default: throw fail("unknown state type \"\(type)\"", "Type")
         }
-        var state = State(name: name, kind: kind)
-        state.inputPath = try pathField("InputPath")
-        state.outputPath = try pathField("OutputPath")
-        state.resultPath = try resultPath(fields["ResultPath"], field: "ResultPath")
-        if type != "Map" { state.parameters = try template("Parameters") }
-        state.resultSelector = try template("ResultSelector")
-        state.assign = try template("Assign")
-        state.retriers = try retriers()
-        state.catchers = try catchers()
-        if let next = fields["Next"]?.stringValue { state.next = try index(of: next, field: "Next") }
-        state.readsContext = readsContext
-        return state
+        let inputPath = try pathField("InputPath")
+        let outputPath = try pathField("OutputPath")
+        let resultPath = try resultPath(fields["ResultPath"], field: "ResultPath")
+        let parameters = type != "Map" ? try template("Parameters") : nil
+        let resultSelector = try template("ResultSelector")
+        let assign = try template("Assign")
+        let retriers = try retriers()
+        let catchers = try catchers()
+        var next: Int?
+        if let n = fields["Next"]?.stringValue { next = try index(of: n, field: "Next") }
+        return State(
+            name: name, kind: kind, inputPath: inputPath, outputPath: outputPath, resultPath: resultPath,
+            parameters: parameters, resultSelector: resultSelector, assign: assign, retriers: retriers,
+            catchers: catchers, next: next, readsContext: readsContext)
     }
 
     // MARK: Fields
