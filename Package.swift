@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The pure engine: Foundation only, no file or network I/O.
@@ -44,10 +48,29 @@ let package = Package(
             dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
         // Server-side git hooks: pre-receive, update, post-receive, and their installation.
         .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime"]),
+        // Gerrit REST and Phorge Conduit over HTTP; knows nothing of the engine.
+        .target(
+            name: "ReviewClients",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        // The polling review bot: triggers, executions, reports.
+        .target(
+            name: "Bot",
+            dependencies: [
+                "ReviewClients", "Runtime", "Store", "Config", "Git", "StatesLanguage", "YAMLLoader",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .executableTarget(
             name: "stepgate",
             dependencies: [
-                "StatesLanguage", "YAMLLoader", "Config", "Git", "Store", "Runtime", "Hooks",
+                "StatesLanguage", "YAMLLoader", "Config", "Git", "Store", "Runtime", "Hooks", "ReviewClients", "Bot",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage"]),
@@ -58,6 +81,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
+        .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients"]),
+        .testTarget(name: "BotTests", dependencies: ["Bot", "ReviewClients", "Runtime", "Store", "Config", "Git", "StatesLanguage"]),
     ]
 )
 
