@@ -172,6 +172,14 @@ public struct Checkpoint: Sendable {
     public var eventCount: Int
     /// How many top-level transitions have happened.
     public var transitions: Int
+
+    public init(stateName: String?, input: JSON, variables: [String: JSON], eventCount: Int, transitions: Int) {
+        self.stateName = stateName
+        self.input = input
+        self.variables = variables
+        self.eventCount = eventCount
+        self.transitions = transitions
+    }
 }
 
 /// Receives the history as it is written and a checkpoint after every top-level transition.

@@ -54,6 +54,17 @@ public struct ExecutionResult: Sendable {
     public var history: [HistoryEvent]
     public var transitions: Int
 
+    public init(
+        status: Status, output: JSON?, error: String?, cause: String?, history: [HistoryEvent] = [], transitions: Int = 0
+    ) {
+        self.status = status
+        self.output = output
+        self.error = error
+        self.cause = cause
+        self.history = history
+        self.transitions = transitions
+    }
+
     /// `{"status":"SUCCEEDED","output":...}` or `{"status":"FAILED","error":...,"cause":...}`,
     /// the object `stepgate run --format json` prints.
     public var json: JSON {
