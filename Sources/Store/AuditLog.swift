@@ -144,6 +144,8 @@ public struct AuditLog: Sendable {
         var expected = 1
         var previousHash = genesisHash
         var gapBefore = false
+        var offset = 0
+        var positions: [Int?] = []
         for (i, r) in chained.enumerated() {
             gapBefore = false
             if r.seq > expected {
@@ -158,20 +160,34 @@ public struct AuditLog: Sendable {
             if verifiesAt == nil {
                 let window = max(1, r.seq - 1000)...max(1, min(maxSeq + 1, r.seq + 1000))
                 verifiesAt = window.first { $0 != r.seq && r.computedHash(asSeq: $0) == r.hash }
-                if let s = verifiesAt {
-                    report(r.seq, .reordered, "holds the entry written as seq \(s)")
-                } else {
-                    report(r.seq, .edited, "content does not match its hash (the entry was edited)")
-                }
             }
-            if verifiesAt != nil, r.prevHash != previousHash, !gapBefore, i > 0 {
+            positions.append(verifiesAt)
+            var linkExplained = gapBefore || i == 0
+            // An entry that verifies at another position was moved, not inserted.
+            let beforeMoved = i >= 1 && positions[i - 1].map { $0 != chained[i - 1].seq } == true
+            if verifiesAt != nil, r.prevHash != previousHash, !gapBefore, i >= 2, r.prevHash == chained[i - 2].hash,
+                !beforeMoved
+            {
+                // This entry links past the one before it: that one was inserted (and what follows renumbered).
                 let before = chained[i - 1]
-                if i >= 2, r.prevHash == chained[i - 2].hash, !reported.contains(before.seq) {
-                    report(before.seq, .inserted, "not part of the chain: seq \(r.seq) links past it to seq \(chained[i - 2].seq)")
-                } else if !reported.contains(before.seq) && !reported.contains(r.seq) {
+                problems.removeAll { $0.seq == before.seq }
+                report(before.seq, .inserted, "not part of the chain: seq \(r.seq) links past it to seq \(chained[i - 2].seq)")
+                offset += 1
+                linkExplained = true
+            }
+            if let s = verifiesAt {
+                if s != r.seq && r.seq - s != offset {
+                    report(r.seq, .reordered, "holds the entry written as seq \(s)")
+                }
+            } else {
+                report(r.seq, .edited, "content does not match its hash (the entry was edited)")
+            }
+            if verifiesAt != nil, r.prevHash != previousHash, !linkExplained {
+                let before = chained[i - 1]
+                if !reported.contains(before.seq) && !reported.contains(r.seq) {
                     report(before.seq, .edited, "rewritten with a new hash: seq \(r.seq) records a different hash for it")
                 }
-            } else if verifiesAt != nil, r.prevHash != previousHash, i == 0, !gapBefore, !reported.contains(r.seq) {
+            } else if verifiesAt != nil, i == 0, r.prevHash != genesisHash, !gapBefore {
                 report(r.seq, .edited, "does not link to the start of the chain")
             }
             expected = r.seq + 1
