@@ -1,0 +1,113 @@
+import Foundation
+public import StatesLanguage
+public import Store
+
+/// The store-backed task resources: `stepgate:comment` and `stepgate:approval`. Every other
+/// resource goes to `inner`.
+///
+/// - `stepgate:comment`: Parameters `{"message": "..."}`; records an interim message for the bot
+///   to deliver and returns `{"delivered": false, "id": n}`.
+/// - `stepgate:approval`: Parameters `{"message": "...", "approvers": ["alice", ...]}` (approvers
+///   optional: anyone may decide), mandatory `TimeoutSeconds`. Opens a pending approval (one per
+///   task key, so a resumed execution finds the same one), then waits until it is approved
+///   (result `{"approved": true, "by": NAME, "comment": TEXT|null}`), rejected (error
+///   `stepgate.ApprovalRejected`) or its deadline passes (`States.Timeout`).
+public struct StepgateResources: TaskExecutor {
+    public static let comment = "stepgate:comment"
+    public static let approval = "stepgate:approval"
+
+    public let store: SQLiteStore
+    public let inner: any TaskExecutor
+    public let clock: any ExecutionClock
+    /// How often a waiting approval looks at the store (seconds, on `clock`).
+    public var pollInterval: Double
+
+    public init(store: SQLiteStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
+        self.store = store
+        self.inner = inner
+        self.clock = clock
+        self.pollInterval = pollInterval
+    }
+
+    public func execute(_ request: TaskRequest) async throws -> JSON {
+        switch request.resource {
+        case Self.comment: return try await comment(request)
+        case Self.approval: return try await approval(request)
+        default: return try await inner.execute(request)
+        }
+    }
+
+    func comment(_ request: TaskRequest) async throws(ExecutionError) -> JSON {
+        guard let message = request.input["message"]?.stringValue else {
+            throw ExecutionError.taskFailed("stepgate:comment needs Parameters.message (a string)")
+        }
+        do {
+            let c = try await store.addComment(
+                executionID: request.executionID, taskKey: request.key, message: message, at: clock.now())
+            return .object(JSONObject([("delivered", .bool(c.delivered)), ("id", .int(c.id))]))
+        } catch {
+            throw ExecutionError.taskFailed("stepgate:comment: \(error.message)")
+        }
+    }
+
+    func approval(_ request: TaskRequest) async throws -> JSON {
+        guard let timeout = request.timeoutSeconds, timeout > 0 else {
+            throw ExecutionError.taskFailed("stepgate:approval needs TimeoutSeconds")
+        }
+        let message = request.input["message"]?.stringValue ?? "approval requested by state \(request.stateName)"
+        var approvers: [String] = []
+        if let list = request.input["approvers"] {
+            guard let array = list.arrayValue, array.allSatisfy({ $0.stringValue != nil }) else {
+                throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers must be an array of names")
+            }
+            approvers = array.compactMap(\.stringValue)
+        }
+        let id = request.executionID
+        let now = clock.now()
+        var row: ApprovalRecord
+        do {
+            row = try await store.openApproval(
+                executionID: id, taskKey: request.key, message: message, approvers: approvers,
+                deadline: now.addingTimeInterval(Double(timeout)), created: now)
+        } catch {
+            throw ExecutionError.taskFailed("stepgate:approval: \(error.message)")
+        }
+        let seconds = Int(row.deadline.timeIntervalSince(row.created).rounded())
+        while true {
+            switch row.status {
+            case .approved:
+                return .object(
+                    JSONObject([
+                        ("approved", .bool(true)), ("by", .string(row.decidedBy ?? "")),
+                        ("comment", row.comment.map(JSON.string) ?? .null),
+                    ]))
+            case .rejected:
+                let by = row.decidedBy ?? "someone"
+                throw ExecutionError(
+                    "stepgate.ApprovalRejected", "rejected by \(by)" + (row.comment.map { ": \($0)" } ?? ""))
+            case .timedOut:
+                throw ExecutionError.timeout("the approval was not decided within \(seconds) seconds")
+            case .pending:
+                let now = clock.now()
+                if now >= row.deadline {
+                    row = try await reload { () async throws(StoreError) in
+                        try await store.expireApproval(executionID: id, taskKey: request.key, at: now)
+                    }
+                    if row.status == .pending { row.status = .timedOut }
+                    continue
+                }
+                try await clock.sleep(seconds: min(pollInterval, row.deadline.timeIntervalSince(now)))
+                row = try await reload { () async throws(StoreError) in
+                    try await store.approval(executionID: id, taskKey: request.key)
+                }
+            }
+        }
+    }
+
+    private func reload(_ body: () async throws(StoreError) -> ApprovalRecord?) async throws(ExecutionError) -> ApprovalRecord {
+        let fetched: ApprovalRecord?
+        do { fetched = try await body() } catch { throw ExecutionError.taskFailed("stepgate:approval: \(error.message)") }
+        guard let row = fetched else { throw ExecutionError.taskFailed("stepgate:approval: the approval row vanished") }
+        return row
+    }
+}

@@ -1,0 +1,61 @@
+public import Foundation
+internal import GRDB
+
+extension SQLiteStore {
+    // MARK: Dedupe keys
+
+    /// Insert-if-absent: the first caller to claim `key` gets `.claimed`; every later caller (in
+    /// any process) gets the execution id the key already maps to.
+    public func claimDedupeKey(_ key: String, executionID: String) async throws(StoreError) -> DedupeClaim {
+        try await write("claim dedupe key \(key)") { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO dedupe_keys (key, execution_id, created) VALUES (?, ?, ?)",
+                arguments: [key, executionID, Date().timeIntervalSince1970])
+            if db.changesCount > 0 { return .claimed }
+            let existing = try String.fetchOne(db, sql: "SELECT execution_id FROM dedupe_keys WHERE key = ?", arguments: [key])
+            return .existing(executionID: existing ?? "")
+        }
+    }
+
+    /// The execution a dedupe key maps to, if claimed.
+    public func dedupeKey(_ key: String) async throws(StoreError) -> String? {
+        try await read("read dedupe key \(key)") { db in
+            try String.fetchOne(db, sql: "SELECT execution_id FROM dedupe_keys WHERE key = ?", arguments: [key])
+        }
+    }
+
+    // MARK: Poll cursors
+
+    public func cursor(server: String, project: String) async throws(StoreError) -> PollCursor? {
+        try await read("read the cursor of \(server)/\(project)") { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM poll_cursors WHERE server = ? AND project = ?", arguments: [server, project]
+            ).map { row in
+                PollCursor(
+                    server: row["server"] ?? server, project: row["project"] ?? project, cursor: row["cursor"] ?? "",
+                    updated: Date(timeIntervalSince1970: row["updated"] ?? 0))
+            }
+        }
+    }
+
+    public func setCursor(server: String, project: String, cursor: String, updated: Date = Date()) async throws(StoreError) {
+        try await write("write the cursor of \(server)/\(project)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO poll_cursors (server, project, cursor, updated) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (server, project) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated
+                    """,
+                arguments: [server, project, cursor, updated.timeIntervalSince1970])
+        }
+    }
+
+    public func cursors() async throws(StoreError) -> [PollCursor] {
+        try await read("read cursors") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM poll_cursors ORDER BY server, project").map { row in
+                PollCursor(
+                    server: row["server"] ?? "", project: row["project"] ?? "", cursor: row["cursor"] ?? "",
+                    updated: Date(timeIntervalSince1970: row["updated"] ?? 0))
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+public import Foundation
+internal import GRDB
+internal import Crypto
+import StatesLanguage
+
+/// The embedded store: one SQLite file in WAL mode, shared safely by several processes
+/// (the bot, `stepgate executions approve`, a resuming `stepgate executions resume`).
+///
+/// Every method is `async` and runs its SQL on GRDB's own serial queues, so callers on the
+/// cooperative pool never block on SQLite. Errors are ``StoreError``s whose message names
+/// the file.
+public final class SQLiteStore: Sendable {
+    /// The database file.
+    public let path: String
+    let pool: DatabasePool
+
+    /// The newest schema version this build writes.
+    public static let schemaVersion = "v1"
+
+    /// Opens (creating when absent) the store at `url`: `sqlite:///abs/path.db`, or a plain path.
+    /// Parent directories are created. A file that is not a database, or a database from a newer
+    /// stepgate, is reported as one ``StoreError``, never a crash.
+    public convenience init(url: String, busyTimeout: TimeInterval = 10) throws(StoreError) {
+        try self.init(location: StoreLocation(parsing: url), busyTimeout: busyTimeout)
+    }
+
+    public init(location: StoreLocation, busyTimeout: TimeInterval = 10) throws(StoreError) {
+        let path = location.path
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.cannotOpen, "\(path): cannot create the directory \(directory.path): \(error.localizedDescription)")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw StoreError(.cannotOpen, "\(path): is a directory, not a database file")
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeout)
+        config.label = "stepgate.store"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let opened: DatabasePool
+        do {
+            opened = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw Self.map(error, path: path, doing: "cannot open the store")
+        }
+        pool = opened
+        do {
+            let migrator = Self.migrator
+            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw StoreError(.tooNew, "\(path): the store was written by a newer stepgate (unknown schema version)")
+            }
+            try migrator.migrate(pool)
+        } catch {
+            throw Self.map(error, path: path, doing: "cannot prepare the store")
+        }
+    }
+
+    /// The schema versions applied to this file, oldest first.
+    public func appliedMigrations() async throws(StoreError) -> [String] {
+        let migrator = Self.migrator
+        return try await read("read the schema version") { db in try migrator.appliedMigrations(db) }
+    }
+
+    /// Runs SQLite's own consistency check; returns the problems it names (empty when sound).
+    public func integrityCheck() async throws(StoreError) -> [String] {
+        try await read("check integrity") { db in
+            try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+        }
+    }
+
+    // MARK: - Plumbing
+
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do { return try await pool.read(body) } catch { throw Self.map(error, path: path, doing: what) }
+    }
+
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do { return try await pool.write(body) } catch { throw Self.map(error, path: path, doing: what) }
+    }
+
+    static func map(_ error: any Error, path: String, doing what: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if error is CancellationError { return StoreError(.database, "\(path): \(what): cancelled") }
+        if let e = error as? DatabaseError {
+            let detail = e.message ?? "SQLite error \(e.resultCode.rawValue)"
+            switch e.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                return StoreError(.corrupt, "\(path): not a usable stepgate store (\(detail))")
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return StoreError(.busy, "\(path): \(what): the database is busy (\(detail))")
+            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
+                return StoreError(.cannotOpen, "\(path): \(what): \(detail)")
+            case .SQLITE_CONSTRAINT:
+                return StoreError(.conflict, "\(path): \(what): \(detail)")
+            default:
+                return StoreError(.database, "\(path): \(what): \(detail)")
+            }
+        }
+        return StoreError(.database, "\(path): \(what): \(error)")
+    }
+
+    static func parseJSON(_ text: String?, column: String) throws -> JSON {
+        guard let text else { return .null }
+        do { return try JSONParser.parse(text) } catch {
+            throw StoreError(.invalidData, "stored \(column) is not valid JSON: \(error.message)")
+        }
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: - Schema
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE executions (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        workflow TEXT NOT NULL,
+                        repository TEXT,
+                        revision TEXT,
+                        trigger TEXT NOT NULL,
+                        input TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        output TEXT,
+                        error TEXT,
+                        cause TEXT,
+                        started REAL NOT NULL,
+                        finished REAL,
+                        definition TEXT NOT NULL,
+                        definition_hash TEXT NOT NULL);
+                    CREATE INDEX executions_status ON executions(status, started);
+                    CREATE TABLE events (
+                        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        seq INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        json TEXT NOT NULL,
+                        PRIMARY KEY (execution_id, seq)) WITHOUT ROWID;
+                    CREATE TABLE checkpoints (
+                        execution_id TEXT PRIMARY KEY NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        state_name TEXT,
+                        input TEXT NOT NULL,
+                        variables TEXT NOT NULL,
+                        event_count INTEGER NOT NULL,
+                        transitions INTEGER NOT NULL,
+                        updated REAL NOT NULL);
+                    CREATE TABLE task_results (
+                        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        task_key TEXT NOT NULL,
+                        result TEXT,
+                        error TEXT,
+                        cause TEXT,
+                        recorded REAL NOT NULL,
+                        PRIMARY KEY (execution_id, task_key)) WITHOUT ROWID;
+                    CREATE TABLE dedupe_keys (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        execution_id TEXT NOT NULL,
+                        created REAL NOT NULL);
+                    CREATE TABLE poll_cursors (
+                        server TEXT NOT NULL,
+                        project TEXT NOT NULL,
+                        cursor TEXT NOT NULL,
+                        updated REAL NOT NULL,
+                        PRIMARY KEY (server, project));
+                    CREATE TABLE approvals (
+                        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        task_key TEXT NOT NULL,
+                        token TEXT NOT NULL UNIQUE,
+                        message TEXT NOT NULL,
+                        approvers TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        decided_by TEXT,
+                        comment TEXT,
+                        created REAL NOT NULL,
+                        deadline REAL NOT NULL,
+                        decided REAL,
+                        PRIMARY KEY (execution_id, task_key));
+                    CREATE INDEX approvals_status ON approvals(status);
+                    CREATE TABLE comments (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        task_key TEXT NOT NULL,
+                        message TEXT NOT NULL,
+                        delivered INTEGER NOT NULL DEFAULT 0,
+                        created REAL NOT NULL,
+                        UNIQUE (execution_id, task_key));
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY NOT NULL,
+                        time TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        repository TEXT NOT NULL,
+                        revision TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        result TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL);
+                    CREATE TABLE audit_head (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        count INTEGER NOT NULL,
+                        hash TEXT NOT NULL);
+                    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """)
+        }
+        return m
+    }
+}
