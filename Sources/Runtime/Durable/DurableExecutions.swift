@@ -117,9 +117,9 @@ public struct DurableExecutions: Sendable {
         case .success(let m): machine = m
         case .failure(let problem):
             let message = problem.message
-            let result = await EngineValues.result(
-                status: .failed, error: "States.Runtime", cause: "the stored definition no longer compiles: \(message)",
-                transitions: 0)
+            let result = ExecutionResult(
+                status: .failed, output: nil, error: "States.Runtime",
+                cause: "the stored definition no longer compiles: \(message)")
             try await store.finishExecution(id: record.id, Self.ending(result, clock: clock))
             return result
         }
@@ -133,15 +133,15 @@ public struct DurableExecutions: Sendable {
                 let events = try await store.events(executionID: record.id)
                 let last = events.last { $0.type.hasPrefix("Execution") && $0.type != "ExecutionStarted" }
                 let timedOut = last?.type == "ExecutionTimedOut"
-                let r = await EngineValues.result(
-                    status: timedOut ? .timedOut : .failed, error: timedOut ? "States.Timeout" : "States.Runtime",
+                let r = ExecutionResult(
+                    status: timedOut ? .timedOut : .failed, output: nil, error: timedOut ? "States.Timeout" : "States.Runtime",
                     cause: timedOut ? "The execution timed out" : "the execution ended without a recorded outcome",
                     transitions: stored.transitions)
                 try await store.finishExecution(id: record.id, Self.ending(r, clock: clock))
                 return r
             }
             result = await interpreter.resume(
-                from: await stored.checkpoint(), executionInput: record.input, startTime: record.started)
+                from: stored.checkpoint(), executionInput: record.input, startTime: record.started)
         } else {
             // Died before the first transition was written: start over (finished tasks are remembered).
             result = await interpreter.run(input: record.input)
