@@ -1,0 +1,187 @@
+import Foundation
+import StatesLanguage
+import Testing
+
+/// The built `stepgate` binary, next to the test bundle's build products.
+let stepgateBinary: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent(".build/debug/stepgate")
+
+struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func stepgate(_ arguments: [String], stdin: String? = nil) throws -> Run {
+    guard FileManager.default.isExecutableFile(atPath: stepgateBinary.path) else {
+        throw CLITestError("stepgate is not built at \(stepgateBinary.path); run `swift build` first")
+    }
+    let p = Process()
+    p.executableURL = stepgateBinary
+    p.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let input = Pipe()
+    p.standardInput = input
+    try p.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+struct CLITestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A temporary directory removed when the test ends.
+final class Scratch {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = url.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+@Suite struct ValidateCommandTests {
+    @Test func aValidDefinitionExitsZero() throws {
+        let dir = try Scratch()
+        let file = try dir.write("ok.asl.json", #"{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}"#)
+        let r = try stepgate(["validate", file])
+        #expect(r.status == 0)
+        #expect(r.stdout == "\(file): valid\n")
+    }
+
+    @Test func problemsAreReportedAtTheirLineAndColumn() throws {
+        let dir = try Scratch()
+        let file = try dir.write(
+            "bad.asl.json",
+            """
+            {
+              "StartAt": "A",
+              "States": {
+                "A": {"Type": "Pass", "Next": "Nowhere"},
+                "B": {"Type": "Succeed", "Resources": "x"}
+              }
+            }
+            """)
+        let r = try stepgate(["validate", file])
+        #expect(r.status == 1)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("\(file):4:") && $0.contains("Nowhere") })
+        #expect(lines.contains { $0.hasPrefix("\(file):5:30: error:") && $0.contains("Resources") })
+        #expect(lines.allSatisfy { $0.hasPrefix("\(file):") && $0.contains(": error: ") })
+    }
+
+    @Test func yamlDefinitionsKeepTheirPositions() throws {
+        let dir = try Scratch()
+        let file = try dir.write(
+            "bad.asl.yaml",
+            """
+            StartAt: A
+            States:
+              A:
+                Type: Wait
+                Seconds: 5
+                SecondsPath: $.x
+                End: true
+            """)
+        let r = try stepgate(["validate", file, "--format", "json"])
+        #expect(r.status == 1)
+        let report = try JSONParser.parse(r.stdout)
+        #expect(report["valid"] == false)
+        let diagnostics = report["files"]?.arrayValue?.first?["diagnostics"]?.arrayValue ?? []
+        #expect(!diagnostics.isEmpty)
+        #expect(diagnostics.allSatisfy { ($0["line"]?.intValue ?? 0) >= 3 })
+    }
+
+    @Test(arguments: [
+        ("missing.asl.json", "no such definition file"),
+        ("broken.asl.json", ":1:13: error: unexpected ','"),
+    ])
+    func unreadableOrMalformedFilesGiveOneLine(name: String, expected: String) throws {
+        let dir = try Scratch()
+        var path = dir.url.appendingPathComponent(name).path
+        if name.hasPrefix("broken") { path = try dir.write(name, #"{"StartAt": ,}"#) }
+        let r = try stepgate(["validate", path])
+        #expect(r.status == 1)
+        #expect(r.stdout.split(separator: "\n").count == 1)
+        #expect(r.stdout.contains(expected))
+        #expect(!r.stderr.contains("Backtrace") && !r.stderr.contains("Fatal"))
+    }
+}
+
+@Suite struct RunCommandTests {
+    static let loop = #"""
+        {"StartAt": "Inc", "States": {
+          "Inc": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "More?"},
+          "More?": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 3, "Next": "Inc"}], "Default": "Done"},
+          "Done": {"Type": "Succeed"}}}
+        """#
+
+    @Test func jsonOutputIsExactlyOneObject() throws {
+        let dir = try Scratch()
+        let file = try dir.write("loop.asl.json", Self.loop)
+        let r = try stepgate(["run", "--definition", file, "--input", #"{"n": 0}"#, "--format", "json"])
+        #expect(r.status == 0)
+        #expect(r.stdout.split(separator: "\n").count == 1)
+        #expect(try JSONParser.parse(r.stdout) == ["status": "SUCCEEDED", "output": ["n": 3]])
+    }
+
+    @Test func aFailedExecutionReportsErrorAndCause() throws {
+        let dir = try Scratch()
+        let file = try dir.write(
+            "fail.asl.json", #"{"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Policy.No", "Cause": "because"}}}"#)
+        let r = try stepgate(["run", "--definition", file, "--format", "json"])
+        #expect(r.status == 1)
+        #expect(try JSONParser.parse(r.stdout) == ["status": "FAILED", "error": "Policy.No", "cause": "because"])
+    }
+
+    @Test func textOutputShowsTheHistory() throws {
+        let dir = try Scratch()
+        let file = try dir.write("loop.asl.json", Self.loop)
+        let input = try dir.write("input.json", #"{"n": 1}"#)
+        let r = try stepgate(["run", "--definition", file, "--input-file", input])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("SUCCEEDED"))
+        #expect(r.stdout.contains("▶ Inc (Pass)"))
+        #expect(r.stdout.contains("output: {\"n\":3}"))
+    }
+
+    @Test func inputThatIsNotJSONIsOneClearLine() throws {
+        let dir = try Scratch()
+        let file = try dir.write("loop.asl.json", Self.loop)
+        let r = try stepgate(["run", "--definition", file, "--input", "{n: 1}", "--format", "json"])
+        #expect(r.status == 2)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr == "stepgate: error: --input:1:2: the input is not valid JSON: expected a string key, found 'n'\n")
+    }
+
+    @Test func anInvalidDefinitionIsRejectedBeforeRunning() throws {
+        let dir = try Scratch()
+        let file = try dir.write("bad.asl.json", #"{"StartAt": "X", "States": {"A": {"Type": "Succeed"}}}"#)
+        let r = try stepgate(["run", "--definition", file, "--format", "json"])
+        #expect(r.status == 2)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.hasPrefix("\(file):1:"))
+    }
+
+    @Test func bothInputOptionsAreRefused() throws {
+        let r = try stepgate(["run", "--definition", "x.json", "--input", "{}", "--input-file", "y.json"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("not both"))
+    }
+}
