@@ -42,6 +42,14 @@ public struct DetachedProcessLauncher: PushJobLauncher {
 }
 
 enum Spawn {
+    /// The process's open file descriptors (Linux: /proc/self/fd; elsewhere 3..<256).
+    static func openDescriptors() -> [Int32] {
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            return names.compactMap { Int32($0) }
+        }
+        return Array(3..<256)
+    }
+
     /// posix_spawn with POSIX_SPAWN_SETSID (a new session, no controlling terminal), default
     /// signal dispositions and an empty signal mask; the child is not waited for.
     static func detached(executable: String, arguments: [String], environment: [String: String], stdoutPath: String) throws(HookFailure) {
@@ -51,6 +59,9 @@ enum Spawn {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else is inherited: an inherited end of git's hook pipes would make the push
+        // wait for the whole workflow.
+        for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

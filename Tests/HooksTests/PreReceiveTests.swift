@@ -76,7 +76,7 @@ struct PreReceiveTests {
         let world = try Self.gatedWorld()
         // Creation: judged by the default branch's gate.
         try world.git(["checkout", "-q", "-b", "feature/x"])
-        try world.commit("WIP feature")
+        try world.commit("WIP feature", ["feature.txt": "f\n"])
         let rejected = try world.push(["origin", "feature/x"])
         #expect(rejected.status != 0)
         #expect(try world.serverRef("refs/heads/feature/x") == nil)
