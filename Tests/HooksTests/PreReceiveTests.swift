@@ -189,4 +189,18 @@ struct PreReceiveTests {
         #expect(broken.stepgateLines.count == 1)
         #expect(broken.stepgateLines.first?.contains("hooks.yaml:2:") == true, "\(broken.stderr)")
     }
+
+    @Test func updateHookJudgesEachRef() throws {
+        let world = try Self.gatedWorld(installArguments: ["--per-ref"])
+        #expect(!FileManager.default.fileExists(atPath: world.server + "/hooks/pre-receive"))
+        try world.git(["checkout", "-q", "-b", "feature/ok"])
+        let good = try world.commit("fine", ["u.txt": "u\n"])
+        try world.git(["checkout", "-q", "main"])
+        try world.commit("WIP on main", ["v.txt": "v\n"])
+        let out = try world.push(["origin", "main", "feature/ok"])
+        #expect(out.status != 0)
+        #expect(out.stepgateLines == ["stepgate: rejected refs/heads/main: gate commit-policy failed: Policy.NoWIP: a commit says WIP"])
+        // Per ref: the other branch got in.
+        #expect(try world.serverRef("refs/heads/feature/ok") == good)
+    }
 }
