@@ -6,5 +6,8 @@ struct Stepgate: AsyncParsableCommand {
         commandName: "stepgate",
         abstract: "Versioned, auditable state-machine workflows for code review and pushes.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, RunCommand.self, ExecutionsCommand.self, AuditCommand.self])
+        subcommands: [
+            ValidateCommand.self, RunCommand.self, ExecutionsCommand.self, AuditCommand.self, HookCommand.self,
+            HooksCommand.self,
+        ])
 }

@@ -1,4 +1,8 @@
 import ArgumentParser
+import Config
+import Foundation
+import Git
+import Hooks
 import StatesLanguage
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -9,25 +13,87 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Validate workflow definitions (ASL, JSON or YAML).",
-        discussion: "Exit status 0 when every file is valid, 1 otherwise. Text diagnostics read FILE:LINE:COL: error: MESSAGE.")
+        abstract: "Validate workflow definitions (ASL, JSON or YAML) and .stepgate/stepgate.yaml files.",
+        discussion: """
+            Exit status 0 when every file is valid, 1 otherwise (2 when the repository or revision cannot \
+            be read). Text diagnostics read FILE:LINE:COL: error: MESSAGE. A file named stepgate.yaml or \
+            stepgate.yml is a repository configuration; anything else is a definition. With --repo, the \
+            configuration and every definition under .stepgate/workflows/ are read from a commit through \
+            libgit2 (no checkout), and FILE is the path inside the repository.
+            """)
 
-    @Argument(help: "Definition files (*.asl.json, *.asl.yaml).")
-    var files: [String]
+    @Argument(help: "Definition files (*.asl.json, *.asl.yaml) or stepgate.yaml files.")
+    var files: [String] = []
+
+    @Option(help: "Validate the .stepgate/ directory of this repository instead of files.")
+    var repo: String?
+
+    @Option(help: "The revision to read with --repo.")
+    var rev: String = "HEAD"
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    func validate() throws {
+        if repo == nil && files.isEmpty { throw ValidationError("give files to validate, or --repo PATH") }
+        if repo != nil && !files.isEmpty { throw ValidationError("give files or --repo, not both") }
+    }
+
     func run() async throws {
+        var results: [(file: String, diagnostics: [Diagnostic])] = []
+        if let repo {
+            do {
+                let repository = try Repository(path: repo)
+                guard let commit = try repository.resolveIfPresent(rev) else {
+                    Terminal.fail(CLIFailure(message: "\(repo): no revision '\(rev)'"))
+                }
+                results = try RepositoryValidator.validate(repository: repository, commit: commit).files
+            } catch {
+                Terminal.fail(CLIFailure(message: "\(repo): \(error.message)"))
+            }
+            if results.isEmpty && format == .text {
+                writeStdout("\(repo): no .stepgate/ files at \(rev)\n")
+                return
+            }
+        } else {
+            for file in files { results.append((file, Self.validateFile(file))) }
+        }
+        try report(results)
+    }
+
+    /// One file from disk: a configuration (whose definitions must exist next to it) or a definition.
+    static func validateFile(_ file: String) -> [Diagnostic] {
+        guard StepgateFiles.isRepositoryConfig(path: file) else {
+            switch Terminal.loadDocument(file) {
+            case .success(let document): return DefinitionValidator.validate(document)
+            case .failure(let list): return list.diagnostics
+            }
+        }
+        let text: String
+        do { text = try Terminal.readText(file, what: "configuration file") } catch {
+            return [Diagnostic(.error, error.message, at: [], location: SourceLocation(line: 1, column: 1))]
+        }
+        let loaded = StepgateFiles.loadConfig(text: text, file: file)
+        var diagnostics = loaded.diagnostics
+        let directory = (file as NSString).deletingLastPathComponent
+        for workflow in loaded.config?.workflows ?? [] {
+            let path = (directory.isEmpty ? "" : directory + "/") + workflow.definition
+            if !FileManager.default.fileExists(atPath: path) {
+                let member: [PathComponent] = [.key("workflows"), .key(workflow.name), .key("definition")]
+                diagnostics.append(
+                    Diagnostic(
+                        .error, "workflow '\(workflow.name)': definition \(path) does not exist", at: member,
+                        location: loaded.document?.sourceMap.valueLocation(member)))
+            }
+        }
+        return diagnostics
+    }
+
+    private func report(_ results: [(file: String, diagnostics: [Diagnostic])]) throws {
         var allValid = true
         var reports: [JSON] = []
         var lines: [String] = []
-        for file in files {
-            let diagnostics: [Diagnostic]
-            switch Terminal.loadDocument(file) {
-            case .success(let document): diagnostics = DefinitionValidator.validate(document)
-            case .failure(let list): diagnostics = list.diagnostics
-            }
+        for (file, diagnostics) in results {
             let errors = diagnostics.filter { $0.severity == .error }
             if !errors.isEmpty { allValid = false }
             lines += diagnostics.map { $0.formatted(file: file) }
@@ -53,7 +119,7 @@ struct ValidateCommand: AsyncParsableCommand {
             writeStdout(JSON.object(JSONObject([("valid", .bool(allValid)), ("files", .array(reports))])).serialized + "\n")
         case .text:
             if lines.isEmpty {
-                writeStdout(files.map { "\($0): valid\n" }.joined())
+                writeStdout(results.map { "\($0.file): valid\n" }.joined())
             } else {
                 writeStdout(lines.joined(separator: "\n") + "\n")
             }
