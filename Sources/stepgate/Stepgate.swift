@@ -6,5 +6,5 @@ struct Stepgate: AsyncParsableCommand {
         commandName: "stepgate",
         abstract: "Versioned, auditable state-machine workflows for code review and pushes.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, RunCommand.self])
+        subcommands: [ValidateCommand.self, RunCommand.self, IdentityCommand.self])
 }
