@@ -138,8 +138,10 @@ enum ProcessRunner {
         func fail(_ what: String, _ code: Int32 = errno) -> SpawnFailure {
             SpawnFailure(description: "\(what): \(String(cString: strerror(code)))")
         }
+        // Held from creating the pipes until the child has its copies (see makePipe), not longer.
         spawnLock.lock()
-        defer { spawnLock.unlock() }
+        var locked = true
+        defer { if locked { spawnLock.unlock() } }
         guard makePipe(&outPipe), makePipe(&errPipe) else { throw fail("pipe") }
         if spec.stdin != nil, !makePipe(&inPipe) { throw fail("pipe") }
 
@@ -181,6 +183,8 @@ enum ProcessRunner {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, spec.executable, &actions, &attributes, argv, envp)
+        spawnLock.unlock()
+        locked = false
         // The child's ends belong to the child now.
         close(outPipe[1])
         close(errPipe[1])
