@@ -1,4 +1,4 @@
-public import StatesLanguage
+import StatesLanguage
 import Foundation
 import YAMLLoader
 

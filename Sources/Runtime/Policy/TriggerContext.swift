@@ -1,4 +1,4 @@
-public import StatesLanguage
+import StatesLanguage
 
 /// What started an execution, as the server saw it: the facts role rules are checked against
 /// and identity tokens are minted from. Never taken from the repository or the change.

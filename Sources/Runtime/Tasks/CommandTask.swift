@@ -173,9 +173,11 @@ struct CommandTask {
 
     func makeScratchDirectory() throws(ExecutionError) -> String {
         var template = Array((configuration.temporaryDirectory + "/stepgate-task-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw ExecutionError.taskFailed("cannot create a temporary directory in \(configuration.temporaryDirectory)") }
-        return String(cString: template)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            mkdtemp(buffer.baseAddress!).map { String(cString: UnsafePointer($0)) }
+        }
+        guard let made else { throw ExecutionError.taskFailed("cannot create a temporary directory in \(configuration.temporaryDirectory)") }
+        return made
     }
 
     func resolveWorkingDirectory(root: String, relative: String?) throws(ExecutionError) -> String {
