@@ -1,0 +1,45 @@
+import StatesLanguage
+
+/// What started an execution, as the server saw it: the facts role rules are checked against
+/// and identity tokens are minted from. Never taken from the repository or the change.
+public struct TriggerContext: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case gerrit
+        case phabricator
+        case push
+        case preReceive = "pre-receive"
+        case manual
+    }
+
+    public var kind: Kind
+    /// The repository's name as the server configuration knows it (`demo`).
+    public var repository: String
+    /// The target branch (`main`); `refs/heads/` is stripped when present. Empty when unknown.
+    public var branch: String
+    /// The workflow's name in `stepgate.yaml` (or the definition's file name for local runs).
+    public var workflow: String
+    /// Review label values on the current patch set (`Code-Review: 2`).
+    public var labels: [String: Int]
+    /// The change (Gerrit change number, Phorge `D123`), when a review started the execution.
+    public var change: String?
+    public var patchSet: Int?
+    /// Who voted or accepted, as the review server reports them.
+    public var approvers: [String]
+    /// The commit the tasks run on.
+    public var revision: String?
+
+    public init(
+        kind: Kind, repository: String, branch: String = "", workflow: String = "", labels: [String: Int] = [:],
+        change: String? = nil, patchSet: Int? = nil, approvers: [String] = [], revision: String? = nil
+    ) {
+        self.kind = kind
+        self.repository = repository
+        self.branch = branch.hasPrefix("refs/heads/") ? String(branch.dropFirst("refs/heads/".count)) : branch
+        self.workflow = workflow
+        self.labels = labels
+        self.change = change
+        self.patchSet = patchSet
+        self.approvers = approvers
+        self.revision = revision
+    }
+}
