@@ -20,7 +20,7 @@ import Testing
         let tasks = CountingExecutor()
         let trigger = try JSONParser.parse(#"{"trigger":"gerrit","repository":"demo","patchSet":{"revision":"abc"}}"#)
         let result = try await DurableExecutions(store: store).start(
-            id: "exec-1", definitionText: linear, machine: try compile(linear), workflow: "ci", input: .object(JSONObject()),
+            id: "exec-1", definitionText: linear, machine: try compileUnchecked(linear), workflow: "ci", input: .object(JSONObject()),
             trigger: trigger, tasks: tasks, clock: VirtualClock())
         #expect(result.status == .succeeded)
         #expect(tasks.calls.count == 2)
@@ -51,7 +51,7 @@ import Testing
         let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
         let text = #"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"fail","End":true}}}"#
         let result = try await DurableExecutions(store: store).start(
-            id: "f", definitionText: text, machine: try compile(text), workflow: "w", input: .null, tasks: CountingExecutor(),
+            id: "f", definitionText: text, machine: try compileUnchecked(text), workflow: "w", input: .null, tasks: CountingExecutor(),
             clock: VirtualClock())
         #expect(result.status == .failed && result.error == "Custom.Failure")
         let record = try #require(try await store.execution(id: "f"))
@@ -75,7 +75,7 @@ import Testing
                   "Item": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work", "End": true}}}},
               "D": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work", "Parameters": {"step": "d"}, "ResultPath": "$.d", "End": true}}}
             """
-        let machine = try compile(text)
+        let machine = try compileUnchecked(text)
         let input = try JSONParser.parse(#"{"items": [1, 2, 3]}"#)
 
         // The first "process": item 3 never finishes.
@@ -123,7 +123,7 @@ import Testing
         let clock = VirtualClock()
         let start = clock.now()
         let result = try await DurableExecutions(store: store).start(
-            id: "t", definitionText: text, machine: try compile(text), workflow: "w", input: .null, tasks: NoTaskExecutor(),
+            id: "t", definitionText: text, machine: try compileUnchecked(text), workflow: "w", input: .null, tasks: NoTaskExecutor(),
             clock: clock)
         #expect(result.status == .failed && result.error == "States.Timeout", "\(result.json)")
         #expect(clock.now().timeIntervalSince(start) >= 30 && clock.now().timeIntervalSince(start) < 31)
@@ -137,7 +137,7 @@ import Testing
         let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
         let text = #"{"StartAt":"Gate","States":{"Gate":{"Type":"Task","Resource":"stepgate:approval","End":true}}}"#
         let result = try await DurableExecutions(store: store).start(
-            id: "n", definitionText: text, machine: try compile(text), workflow: "w", input: .null, tasks: NoTaskExecutor(),
+            id: "n", definitionText: text, machine: try compileUnchecked(text), workflow: "w", input: .null, tasks: NoTaskExecutor(),
             clock: VirtualClock())
         #expect(result.status == .failed && result.error == "States.TaskFailed")
         #expect(result.cause == "stepgate:approval needs TimeoutSeconds")
@@ -156,7 +156,7 @@ import Testing
         var outputs: [JSON] = []
         for _ in 0..<2 {
             let interp = Interpreter(
-                machine: try compile(text), identity: ExecutionIdentity(executionID: "c", name: "c"),
+                machine: try compileUnchecked(text), identity: ExecutionIdentity(executionID: "c", name: "c"),
                 environment: ExecutionEnvironment(clock: VirtualClock(), tasks: resources))
             outputs.append(try #require(await interp.run(input: .null).output))
         }
