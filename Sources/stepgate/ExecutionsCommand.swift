@@ -102,8 +102,9 @@ struct ExecutionsCommand: AsyncParsableCommand {
             abstract: "Start a durable local execution and run it to its end.",
             discussion: """
                 Every transition is written to the store, so an execution whose process dies is finished by \
-                `stepgate executions resume`. Task resources: stepgate:comment and stepgate:approval (decided \
-                with `stepgate executions approve|reject ID`). The execution id is printed on stderr at once. \
+                `stepgate executions resume`. Task resources: stepgate:command and stepgate:http (in the current \
+                directory, no roles granted), stepgate:comment and stepgate:approval (decided with \
+                `stepgate executions approve|reject ID`). The execution id is printed on stderr at once. \
                 Exit status 0 when the execution succeeds, 1 when it fails, 2 on bad input or a store error.
                 """)
         @Option(help: "The definition file (*.asl.json or *.asl.yaml).")
@@ -141,7 +142,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
             let result = await storeCall { () async throws(StoreError) in
                 try await durable.start(
                     id: id, definitionText: text, machine: machine, workflow: name, input: inputValue,
-                    trigger: .object(JSONObject([("trigger", .string("local"))])), tasks: NoTaskExecutor())
+                    trigger: .object(JSONObject([("trigger", .string("local"))])), tasks: localTasks(workflow: name))
             }
             ExecutionText.printResult(id: id, result, format: format, wallTime: Date().timeIntervalSince(started))
             if result.status != .succeeded { throw ExitCode(1) }
@@ -168,12 +169,12 @@ struct ExecutionsCommand: AsyncParsableCommand {
             let resumed: [ResumedExecution]
             if let id {
                 let result = await storeCall { () async throws(StoreError) in
-                    try await durable.resume(id: id, tasks: NoTaskExecutor())
+                    try await durable.resume(id: id, tasks: localTasks(workflow: ""))
                 }
                 resumed = [ResumedExecution(id: id, result: result)]
             } else {
                 resumed = await storeCall { () async throws(StoreError) in
-                    try await durable.resumeIncomplete(tasks: NoTaskExecutor())
+                    try await durable.resumeIncomplete(tasks: localTasks(workflow: ""))
                 }
             }
             switch format {
@@ -374,4 +375,13 @@ enum ExecutionText {
             writeStdout(HistoryRenderer.render(result, executionName: id, wallTime: wallTime))
         }
     }
+}
+
+/// The task resources of a local durable execution: commands and HTTP calls in the current
+/// directory, with no role granted (a local run has no server policy).
+func localTasks(workflow: String) -> any TaskExecutor {
+    let cwd = FileManager.default.currentDirectoryPath
+    let context = TriggerContext(
+        kind: .manual, repository: URL(fileURLWithPath: cwd).lastPathComponent, workflow: workflow)
+    return StepgateTaskExecutor(configuration: .init(workspace: .directory(cwd), context: context))
 }
