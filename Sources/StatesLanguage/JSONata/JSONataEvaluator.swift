@@ -8,7 +8,7 @@ final class JSONataEvaluator {
     /// The time `$now` and `$millis` report (fixed for one evaluation, as in jsonata-js).
     let now: Date
     private var depth = 0
-    static let maxDepth = 1000
+    static let maxDepth = 400
 
     init(random: @escaping () -> UInt64, now: Date) {
         self.random = random
