@@ -6,6 +6,7 @@ extension ExecutionRun {
         _ state: State, input raw: JSON, variables: inout [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> (JSON, Int?) {
         if state.isImmediate { return try runImmediateState(state, input: raw, variables: &variables, frame: frame) }
+        if let spec = state.jsonata { return try await runJSONataState(state, spec, input: raw, variables: &variables, frame: frame) }
         var scope = enter(state, raw, variables: variables, frame: frame)
         switch state.kind {
         case .wait(let spec):
@@ -41,6 +42,7 @@ extension ExecutionRun {
     func runImmediateState(
         _ state: State, input raw: JSON, variables: inout [String: JSON], frame: Frame
     ) throws(ExecutionError) -> (JSON, Int?) {
+        if let spec = state.jsonata { return try runJSONataImmediate(state, spec, input: raw, variables: &variables, frame: frame) }
         var scope = enter(state, raw, variables: variables, frame: frame)
         switch state.kind {
         case .pass(let result):

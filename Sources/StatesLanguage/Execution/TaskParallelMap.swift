@@ -30,19 +30,12 @@ extension ExecutionRun {
                 return (output, state.next)
             } catch {
                 if error.isUncatchable { throw error }
-                if let r = state.retriers.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) {
-                    let retrier = state.retriers[r]
-                    if retryCounts[r] < retrier.maxAttempts {
-                        var delay = retrier.intervalSeconds * pow(retrier.backoffRate, Double(retryCounts[r]))
-                        if let cap = retrier.maxDelaySeconds { delay = min(delay, cap) }
-                        if retrier.fullJitter { delay = delay * Double(env.random() % 1_000_001) / 1_000_000 }
-                        retryCounts[r] += 1
-                        attempt += 1
-                        do { try await env.clock.sleep(seconds: delay) } catch {
-                            throw ExecutionError("States.Runtime", "The execution was cancelled")
-                        }
-                        continue
+                if let delay = retryDelay(state, error, &retryCounts) {
+                    attempt += 1
+                    do { try await env.clock.sleep(seconds: delay) } catch {
+                        throw ExecutionError("States.Runtime", "The execution was cancelled")
                     }
+                    continue
                 }
                 guard let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) else {
                     throw error
@@ -59,6 +52,19 @@ extension ExecutionRun {
                 return (output, catcher.next)
             }
         }
+    }
+
+    /// The delay before another attempt, when a retrier matches the error and has attempts
+    /// left (its count is then taken); nil when the error is not retried.
+    func retryDelay(_ state: State, _ error: ExecutionError, _ retryCounts: inout [Int]) -> Double? {
+        guard let r = state.retriers.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) else { return nil }
+        let retrier = state.retriers[r]
+        guard retryCounts[r] < retrier.maxAttempts else { return nil }
+        var delay = retrier.intervalSeconds * pow(retrier.backoffRate, Double(retryCounts[r]))
+        if let cap = retrier.maxDelaySeconds { delay = min(delay, cap) }
+        if retrier.fullJitter { delay = delay * Double(env.random() % 1_000_001) / 1_000_000 }
+        retryCounts[r] += 1
+        return delay
     }
 
     /// Whether an ErrorEquals list matches an error name. `States.ALL` matches everything but
@@ -93,12 +99,22 @@ extension ExecutionRun {
         let parameters = try state.parameters.map { (t) throws(ExecutionError) in try t.evaluate(in: scope) } ?? scope.input
         let timeout = try seconds(spec.timeout, field: "TimeoutSecondsPath", state: state, scope: scope)
         let heartbeat = try seconds(spec.heartbeat, field: "HeartbeatSecondsPath", state: state, scope: scope)
+        return try await executeTask(
+            state, spec, parameters: parameters, timeout: timeout, heartbeat: heartbeat, context: scope.context, frame: frame,
+            attempt: attempt)
+    }
+
+    /// Hands a task to the executor, with its effective parameters and limits.
+    func executeTask(
+        _ state: State, _ spec: TaskSpec, parameters: JSON, timeout: Int?, heartbeat: Int?, context ctx: JSON, frame: Frame,
+        attempt: Int
+    ) async throws(ExecutionError) -> JSON {
         let request = TaskRequest(
             resource: spec.resource, input: parameters, credentials: spec.credentials, timeoutSeconds: timeout,
             heartbeatSeconds: heartbeat, stateName: state.name, executionID: interpreter.identity.executionID,
             key: "\(frame.path)/\(state.name)#\(attempt)", attempt: attempt,
-            context: scope.context.isNull
-                ? context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt) : scope.context)
+            context: ctx.isNull
+                ? context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt) : ctx)
         emit(.taskScheduled, state: state.name, input: parameters, resource: spec.resource)
         emit(.taskStarted, state: state.name, resource: spec.resource)
         let executor = env.tasks
@@ -167,6 +183,13 @@ extension ExecutionRun {
         _ state: State, _ branches: [StateMachine], scope: EvaluationScope, variables: [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> JSON {
         let input = try state.parameters.map { (t) throws(ExecutionError) in try t.evaluate(in: scope) } ?? scope.input
+        return try await runBranches(state, branches, input: input, variables: variables, frame: frame)
+    }
+
+    /// Runs a Parallel state's branches on one input; the result lists their outputs.
+    func runBranches(
+        _ state: State, _ branches: [StateMachine], input: JSON, variables: [String: JSON], frame: Frame
+    ) async throws(ExecutionError) -> JSON {
         emit(.parallelStateStarted, state: state.name)
         let outcomes: [Result<JSON, ExecutionError>]
         let concurrent = branches.contains { $0.waitsOnTheWorld }
@@ -278,8 +301,19 @@ extension ExecutionRun {
             }
         }
 
-        let processor = spec.processor
-        let inputs = iterationInputs
+        return try await runMapIterations(
+            state, spec.processor, processorWaits: spec.processorWaits, items: items, inputs: iterationInputs,
+            toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage, limit: limit, variables: variables,
+            frame: frame)
+    }
+
+    /// Runs a Map state's iterations (after `mapStateStarted`), within its concurrency limit and
+    /// failure tolerance.
+    func runMapIterations(
+        _ state: State, _ processor: StateMachine, processorWaits: Bool, items: [JSON], inputs: [JSON], toleratedCount: Int?,
+        toleratedPercentage: Double?, limit: Int, variables: [String: JSON], frame: Frame
+    ) async throws(ExecutionError) -> JSON {
+        let tolerant = toleratedCount != nil || toleratedPercentage != nil
         let runOne: @Sendable (Int) async -> Result<JSON, ExecutionError> = { [self] i in
             let itemFrame = Frame(path: "\(frame.path)/\(state.name)[\(i)]", mapItem: (i, items[i]), topLevel: false)
             var vars = variables
@@ -304,7 +338,7 @@ extension ExecutionRun {
             if toleratedCount == nil && toleratedPercentage == nil { return failures > 0 }
             return false
         }
-        if !spec.processorWaits || limit == 1 {
+        if !processorWaits || limit == 1 {
             for i in items.indices {
                 let r = await runOne(i)
                 results[i] = r

@@ -33,12 +33,14 @@ public final class State: Sendable {
     /// Whether any expression of this state reads the context object (`$$`), so that the
     /// interpreter builds it only when someone looks.
     public let readsContext: Bool
+    /// The state's JSONata-mode fields; nil for a JSONPath state.
+    public let jsonata: JSONataSpec?
 
     public init(
         name: String, kind: Kind, inputPath: PathField = .whole, outputPath: PathField = .whole,
         resultPath: ResultPathField = .replace, parameters: PayloadTemplate? = nil, resultSelector: PayloadTemplate? = nil,
         assign: PayloadTemplate? = nil, retriers: [Retrier] = [], catchers: [Catcher] = [], next: Int? = nil,
-        readsContext: Bool = false
+        readsContext: Bool = false, jsonata: JSONataSpec? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -52,6 +54,7 @@ public final class State: Sendable {
         self.catchers = catchers
         self.next = next
         self.readsContext = readsContext
+        self.jsonata = jsonata
     }
 
     public enum Kind: Sendable {
@@ -255,4 +258,45 @@ public struct StringPattern: Sendable {
             return false
         }
     }
+}
+
+/// The fields of a state whose QueryLanguage is JSONata, each a template whose `{% %}` strings
+/// are compiled JSONata expressions.
+public struct JSONataSpec: Sendable {
+    public var arguments: JSONataTemplate?
+    public var output: JSONataTemplate?
+    public var assign: JSONataTemplate?
+    // Map
+    public var items: JSONataTemplate?
+    public var itemSelector: JSONataTemplate?
+    public var maxConcurrency: JSONataTemplate?
+    public var toleratedFailureCount: JSONataTemplate?
+    public var toleratedFailurePercentage: JSONataTemplate?
+    // Task
+    public var timeoutSeconds: JSONataTemplate?
+    public var heartbeatSeconds: JSONataTemplate?
+    // Wait
+    public var seconds: JSONataTemplate?
+    public var timestamp: JSONataTemplate?
+    // Fail
+    public var error: JSONataTemplate?
+    public var cause: JSONataTemplate?
+    // Choice
+    public var rules: [JSONataChoiceRule] = []
+    /// Output and Assign of each catcher, in the order of the state's catchers.
+    public var catchers: [JSONataCatch] = []
+
+    public init() {}
+}
+
+public struct JSONataChoiceRule: Sendable {
+    public var condition: JSONataTemplate
+    public var next: Int
+    public var output: JSONataTemplate?
+    public var assign: JSONataTemplate?
+}
+
+public struct JSONataCatch: Sendable {
+    public var output: JSONataTemplate?
+    public var assign: JSONataTemplate?
 }

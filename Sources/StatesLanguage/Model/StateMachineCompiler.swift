@@ -29,14 +29,13 @@ public enum StateMachineCompiler {
         guard case .object(let root) = definition else {
             throw DefinitionError(message: "a state machine definition must be a JSON object", path: [])
         }
-        if let ql = root["QueryLanguage"]?.stringValue, ql == "JSONata" {
-            throw DefinitionError(
-                message: "QueryLanguage \"JSONata\" is not supported yet; use JSONPath", path: [.key("QueryLanguage")])
-        }
-        return try compileMachine(root, path: [])
+        let jsonata = root["QueryLanguage"]?.stringValue == "JSONata"
+        return try compileMachine(root, path: [], jsonataByDefault: jsonata)
     }
 
-    static func compileMachine(_ root: JSONObject, path: [PathComponent]) throws(DefinitionError) -> StateMachine {
+    static func compileMachine(
+        _ root: JSONObject, path: [PathComponent], jsonataByDefault: Bool
+    ) throws(DefinitionError) -> StateMachine {
         guard case .object(let statesObject)? = root["States"] else {
             throw DefinitionError(message: "\"States\" must be an object", path: path + [.key("States")])
         }
@@ -56,6 +55,12 @@ public enum StateMachineCompiler {
                 throw DefinitionError(message: "state \"\(name)\" must be an object", path: statePath)
             }
             var c = StateCompiler(name: name, fields: fields, path: statePath, indexByName: indexByName)
+            c.jsonataByDefault = jsonataByDefault
+            if let ql = fields["QueryLanguage"]?.stringValue {
+                c.isJSONata = ql == "JSONata"
+            } else {
+                c.isJSONata = jsonataByDefault
+            }
             states.append(try c.compile())
         }
         var timeout: Int?
@@ -80,6 +85,8 @@ private struct StateCompiler {
     let path: [PathComponent]
     let indexByName: [String: Int]
     var readsContext = false
+    var jsonataByDefault = false
+    var isJSONata = false
 
     init(name: String, fields: JSONObject, path: [PathComponent], indexByName: [String: Int]) {
         self.name = name
@@ -93,6 +100,7 @@ private struct StateCompiler {
     }
 
     mutating func compile() throws(DefinitionError) -> State {
+        if isJSONata { return try compileJSONata() }
         guard let type = fields["Type"]?.stringValue else { throw fail("\"Type\" must be a string", "Type") }
         let kind: State.Kind
         switch type {
@@ -228,7 +236,8 @@ private struct StateCompiler {
         var result: [StateMachine] = []
         for (i, b) in list.enumerated() {
             guard case .object(let o) = b else { throw fail("each branch must be an object", "Branches") }
-            result.append(try StateMachineCompiler.compileMachine(o, path: path + [.key("Branches"), .index(i)]))
+            result.append(try StateMachineCompiler.compileMachine(
+                o, path: path + [.key("Branches"), .index(i)], jsonataByDefault: jsonataByDefault))
         }
         return result
     }
@@ -238,7 +247,8 @@ private struct StateCompiler {
         guard case .object(let p)? = fields[processorField] else {
             throw fail("a Map state needs an ItemProcessor (or Iterator) object", processorField)
         }
-        let processor = try StateMachineCompiler.compileMachine(p, path: path + [.key(processorField)])
+        let processor = try StateMachineCompiler.compileMachine(
+            p, path: path + [.key(processorField)], jsonataByDefault: jsonataByDefault)
         var itemsPath: JSONPath?
         if let s = fields["ItemsPath"]?.stringValue { itemsPath = try jsonPath(s, field: "ItemsPath") }
         let selector = try template(fields["ItemSelector"] != nil ? "ItemSelector" : "Parameters")
@@ -355,6 +365,93 @@ private struct StateCompiler {
             result.append(c)
         }
         return result
+    }
+
+    // MARK: JSONata
+
+    func jsonataTemplate(_ field: String, in object: JSONObject? = nil) throws(DefinitionError) -> JSONataTemplate? {
+        guard let value = (object ?? fields)[field] else { return nil }
+        do { return try JSONataTemplate(value) } catch {
+            throw fail("\(field): invalid JSONata expression: \(error.message)", field)
+        }
+    }
+
+    mutating func compileJSONata() throws(DefinitionError) -> State {
+        guard let type = fields["Type"]?.stringValue else { throw fail("\"Type\" must be a string", "Type") }
+        var spec = JSONataSpec()
+        spec.output = try jsonataTemplate("Output")
+        spec.assign = try jsonataTemplate("Assign")
+        let kind: State.Kind
+        switch type {
+        case "Pass": kind = .pass(result: nil)
+        case "Succeed": kind = .succeed
+        case "Task":
+            guard let resource = fields["Resource"]?.stringValue else { throw fail("\"Resource\" must be a string", "Resource") }
+            spec.arguments = try jsonataTemplate("Arguments")
+            spec.timeoutSeconds = try jsonataTemplate("TimeoutSeconds")
+            spec.heartbeatSeconds = try jsonataTemplate("HeartbeatSeconds")
+            kind = .task(TaskSpec(resource: resource, credentials: fields["Credentials"], timeout: nil, heartbeat: nil))
+        case "Choice":
+            guard case .array(let list)? = fields["Choices"] else { throw fail("\"Choices\" must be an array", "Choices") }
+            for (i, r) in list.enumerated() {
+                guard case .object(let o) = r else { throw fail("each choice rule must be an object", "Choices") }
+                guard let next = o["Next"]?.stringValue else { throw fail("choice rule \(i) needs Next", "Choices") }
+                guard let condition = try jsonataTemplate("Condition", in: o) else {
+                    throw fail("choice rule \(i) needs a Condition", "Choices")
+                }
+                spec.rules.append(
+                    JSONataChoiceRule(
+                        condition: condition, next: try index(of: next, field: "Choices"),
+                        output: try jsonataTemplate("Output", in: o), assign: try jsonataTemplate("Assign", in: o)))
+            }
+            var defaultIndex: Int?
+            if let d = fields["Default"]?.stringValue { defaultIndex = try index(of: d, field: "Default") }
+            kind = .choice(rules: [], defaultIndex: defaultIndex)
+        case "Wait":
+            spec.seconds = try jsonataTemplate("Seconds")
+            spec.timestamp = try jsonataTemplate("Timestamp")
+            if spec.seconds == nil && spec.timestamp == nil { throw fail("a Wait state needs Seconds or Timestamp") }
+            kind = .wait(WaitSpec(duration: .seconds(0)))
+        case "Fail":
+            spec.error = try jsonataTemplate("Error")
+            spec.cause = try jsonataTemplate("Cause")
+            kind = .fail(FailSpec())
+        case "Parallel":
+            spec.arguments = try jsonataTemplate("Arguments")
+            kind = .parallel(branches: try branches())
+        case "Map":
+            let processorField = fields["ItemProcessor"] != nil ? "ItemProcessor" : "Iterator"
+            guard case .object(let p)? = fields[processorField] else {
+                throw fail("a Map state needs an ItemProcessor (or Iterator) object", processorField)
+            }
+            let processor = try StateMachineCompiler.compileMachine(
+                p, path: path + [.key(processorField)], jsonataByDefault: jsonataByDefault)
+            spec.items = try jsonataTemplate("Items")
+            spec.itemSelector = try jsonataTemplate("ItemSelector")
+            spec.maxConcurrency = try jsonataTemplate("MaxConcurrency")
+            spec.toleratedFailureCount = try jsonataTemplate("ToleratedFailureCount")
+            spec.toleratedFailurePercentage = try jsonataTemplate("ToleratedFailurePercentage")
+            kind = .map(
+                MapSpec(
+                    processor: processor, itemsPath: nil, itemSelector: nil, maxConcurrency: nil, toleratedFailureCount: nil,
+                    toleratedFailurePercentage: nil, processorWaits: processor.waitsOnTheWorld))
+        default: throw fail("unknown state type \"\(type)\"", "Type")
+        }
+        let retriers = try retriers()
+        var catchers: [Catcher] = []
+        if case .array(let list)? = fields["Catch"] {
+            for item in list {
+                guard case .object(let o) = item else { throw fail("each catcher must be an object", "Catch") }
+                guard let next = o["Next"]?.stringValue else { throw fail("a catcher needs Next", "Catch") }
+                catchers.append(Catcher(errorEquals: errorNames(o["ErrorEquals"]), next: try index(of: next, field: "Catch")))
+                spec.catchers.append(
+                    JSONataCatch(output: try jsonataTemplate("Output", in: o), assign: try jsonataTemplate("Assign", in: o)))
+            }
+        }
+        var next: Int?
+        if let n = fields["Next"]?.stringValue { next = try index(of: n, field: "Next") }
+        return State(
+            name: name, kind: kind, retriers: retriers, catchers: catchers, next: next, readsContext: true, jsonata: spec)
     }
 
     func errorNames(_ value: JSON?) -> [String] {
