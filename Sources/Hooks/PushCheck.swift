@@ -1,5 +1,6 @@
 public import Config
 public import Git
+public import Runtime
 public import StatesLanguage
 internal import Foundation
 
@@ -46,6 +47,7 @@ public final class PushChecker {
     let settings: HookSettings
     let environment: [String: String]
     let tasks: any TaskExecutor
+    let policy: RolePolicy
     let deadline: ContinuousClock.Instant
     let trigger: String
 
@@ -55,12 +57,14 @@ public final class PushChecker {
     ///   - deadline: when the whole run must be over (the time budget).
     public init(
         repository: Repository, settings: HookSettings, environment: [String: String],
-        tasks: any TaskExecutor = NoTaskExecutor(), deadline: ContinuousClock.Instant, trigger: String = "pre-receive"
+        tasks: any TaskExecutor = NoTaskExecutor(), policy: RolePolicy = .empty, deadline: ContinuousClock.Instant,
+        trigger: String = "pre-receive"
     ) {
         self.repository = repository
         self.settings = settings
         self.environment = environment
         self.tasks = tasks
+        self.policy = policy
         self.deadline = deadline
         self.trigger = trigger
     }
@@ -207,10 +211,20 @@ public final class PushChecker {
                 report.reject(update.ref, "gate \(gate.name) not run: the time budget of \(settings.timeout.shortDescription) is used up")
                 continue
             }
+            let gateTasks: any TaskExecutor
+            switch GateTasks.executor(
+                policy: policy, machine: machine, kind: .preReceive, repositoryName: repositoryName,
+                gitDirectory: repository.path, ref: update.ref, commit: update.new, workflow: gate.name, inner: tasks)
+            {
+            case .success(let executor): gateTasks = executor
+            case .failure(let denial):
+                report.reject(update.ref, "gate \(gate.name) not run: \(denial.cause)")
+                continue
+            }
             let id = UUID().uuidString.lowercased()
             let identity = ExecutionIdentity(
                 executionID: "stepgate:\(repositoryName):gate:\(id)", name: id, stateMachineName: gate.name)
-            switch await DeadlineRunner.run(machine: machine, input: input, identity: identity, tasks: tasks, seconds: seconds) {
+            switch await DeadlineRunner.run(machine: machine, input: input, identity: identity, tasks: gateTasks, seconds: seconds) {
             case .outOfTime:
                 report.reject(update.ref, "gate \(gate.name) did not finish within \(Duration.milliseconds(Int(seconds * 1000)).shortDescription) (time budget)")
             case .finished(let result):

@@ -1,5 +1,6 @@
 public import Config
 public import Git
+public import Runtime
 public import StatesLanguage
 internal import Foundation
 
@@ -216,7 +217,8 @@ public final class PushStarter {
 /// Runs one push job to completion (the detached `stepgate hook run-push`).
 public enum PushJobRunner {
     public static func run(
-        job: PushJob, gitDirectory: String, recorder: any ExecutionRecorder, tasks: any TaskExecutor = NoTaskExecutor()
+        job: PushJob, gitDirectory: String, recorder: any ExecutionRecorder, tasks: any TaskExecutor = NoTaskExecutor(),
+        policy: RolePolicy = .empty
     ) async throws(HookFailure) -> ExecutionOutcome {
         let repository: Repository
         do { repository = try Repository(path: gitDirectory) } catch { throw HookFailure(error.description) }
@@ -235,12 +237,23 @@ public enum PushJobRunner {
         case .failure(let f): throw HookFailure(f.describe(workflow.definitionPath))
         }
         try recorder.started(job)
+        let workflowTasks: any TaskExecutor
+        switch GateTasks.executor(
+            policy: policy, machine: machine, kind: .push, repositoryName: PushEvent.repositoryName(repository),
+            gitDirectory: repository.path, ref: job.ref, commit: job.commit, workflow: workflow.name, inner: tasks)
+        {
+        case .success(let executor): workflowTasks = executor
+        case .failure(let denial):
+            let outcome = ExecutionOutcome(status: "FAILED", error: denial.error, cause: denial.cause)
+            try recorder.finished(job, outcome: outcome)
+            return outcome
+        }
         let identity = ExecutionIdentity(
             executionID: "stepgate:\(PushEvent.repositoryName(repository)):push:\(job.executionID)", name: job.executionID,
             stateMachineName: workflow.name)
         let seconds = workflow.timeout?.seconds ?? 24 * 3600
         let outcome: ExecutionOutcome
-        switch await DeadlineRunner.run(machine: machine, input: job.input, identity: identity, tasks: tasks, seconds: seconds) {
+        switch await DeadlineRunner.run(machine: machine, input: job.input, identity: identity, tasks: workflowTasks, seconds: seconds) {
         case .finished(let r): outcome = ExecutionOutcome(r)
         case .outOfTime:
             outcome = ExecutionOutcome(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Git
 import Hooks
+import Runtime
 import StatesLanguage
 
 /// `stepgate hook pre-receive|update|post-receive` (what the shims run) and the detached
@@ -91,8 +92,19 @@ struct HookCommand: AsyncParsableCommand {
                 Terminal.printError("stepgate: error: \(job): not a readable push job")
                 throw ExitCode(2)
             }
+            var environment = ProcessInfo.processInfo.environment
+            environment["GIT_DIR"] = environment["GIT_DIR"] ?? gitDir
+            let policy: RolePolicy
+            switch HookSupport.policy(environment: environment) {
+            case .success(let p): policy = p
+            case .failure(let error):
+                Terminal.printError("stepgate: error: execution \(pushJob.executionID): hook configuration: \(error.description)")
+                try? recorder.finished(
+                    pushJob, outcome: ExecutionOutcome(status: "FAILED", error: "stepgate.Internal", cause: error.description))
+                throw ExitCode(1)
+            }
             do {
-                let outcome = try await PushJobRunner.run(job: pushJob, gitDirectory: gitDir, recorder: recorder)
+                let outcome = try await PushJobRunner.run(job: pushJob, gitDirectory: gitDir, recorder: recorder, policy: policy)
                 print("execution \(pushJob.executionID): \(outcome.status)")
                 try? FileManager.default.removeItem(atPath: job)
                 if !outcome.succeeded { throw ExitCode(1) }
@@ -109,17 +121,29 @@ enum HookSupport {
     /// The hook settings from the file the repository's git config names (`stepgate.config`),
     /// or `STEPGATE_HOOK_CONFIG`; defaults when neither is set. A problem is returned, not thrown.
     static func settings(environment: [String: String]) -> (HookSettings, String?) {
-        var file = environment["STEPGATE_HOOK_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        if file == nil {
-            let gitDirectory = environment["GIT_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "."
-            file = GitConfigFile.stepgateValue("config", configFile: gitDirectory + "/config")
-        }
-        guard let file, !file.isEmpty else { return (HookSettings(), nil) }
+        guard let file = configFile(environment: environment) else { return (HookSettings(), nil) }
         do {
             return (try HookSettings.load(file: file), nil)
         } catch {
             return (HookSettings(), error.description)
         }
+    }
+
+    /// The hook configuration file, if one is set.
+    static func configFile(environment: [String: String]) -> String? {
+        var file = environment["STEPGATE_HOOK_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        if file == nil {
+            let gitDirectory = environment["GIT_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "."
+            file = GitConfigFile.stepgateValue("config", configFile: gitDirectory + "/config")
+        }
+        guard let file, !file.isEmpty else { return nil }
+        return file
+    }
+
+    /// The roles the hook configuration grants (its `roles` section); none without a file.
+    static func policy(environment: [String: String]) -> Result<RolePolicy, PolicyError> {
+        guard let file = configFile(environment: environment) else { return .success(.empty) }
+        do { return .success(try RolePolicy.load(path: file)) } catch { return .failure(error) }
     }
 
     /// pre-receive and update: everything that can go wrong ends as lines on stderr and an
@@ -155,8 +179,10 @@ enum HookSupport {
         do {
             let list = try updates()
             let repository = try Repository.openFromHookEnvironment()
+            let policy = try HookSupport.policy(environment: environment).get()
             let checker = PushChecker(
-                repository: repository, settings: settings, environment: environment, deadline: started + budget, trigger: "pre-receive")
+                repository: repository, settings: settings, environment: environment, policy: policy,
+                deadline: started + budget, trigger: "pre-receive")
             report = await checker.check(list)
         } catch {
             var failed = HookReport()

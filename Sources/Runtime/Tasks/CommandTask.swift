@@ -84,7 +84,13 @@ struct CommandTask {
             root = scratch + "/src"
             do {
                 guard let id = ObjectID(hex: commit) else { throw ExecutionError.taskFailed("invalid commit id \(commit)") }
-                let repository = try Repository(path: repositoryPath)
+                // Inside pre-receive the pushed objects are still in git's quarantine directory,
+                // which only an open from the hook's environment sees.
+                let environment = ProcessInfo.processInfo.environment
+                let repository =
+                    environment["GIT_QUARANTINE_PATH"] != nil
+                    ? try Repository.openFromHookEnvironment(environment: environment)
+                    : try Repository(path: repositoryPath)
                 try repository.materialize(commit: id, into: root)
             } catch let e as ExecutionError {
                 throw e
