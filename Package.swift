@@ -73,7 +73,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage"]),
+        .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage", "Runtime", "Store"]),
         .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "GitTests", dependencies: ["Git"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),

@@ -1,5 +1,7 @@
 import Foundation
+import Runtime
 import StatesLanguage
+import Store
 
 /// Benchmarks of the engine, one per process so that peak memory is each one's own.
 /// `stepgate-bench loop N | map N | validate N` prints one JSON object; scripts/bench.py runs
@@ -9,7 +11,7 @@ enum Benchmarks {
     static func main() async {
         let args = CommandLine.arguments.dropFirst()
         guard let mode = args.first, let n = args.dropFirst().first.flatMap({ Int($0) }) else {
-            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate N\n".utf8))
+            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate|durable|spawn N\n".utf8))
             exit(2)
         }
         let result: JSONObject
@@ -17,6 +19,8 @@ enum Benchmarks {
         case "loop": result = await countingLoop(iterations: n)
         case "map": result = await map(items: n)
         case "validate": result = validate(states: n)
+        case "durable": result = await durable(executions: n)
+        case "spawn": result = spawn(times: n)
         default:
             FileHandle.standardError.write(Data("unknown benchmark \(mode)\n".utf8))
             exit(2)
@@ -128,6 +132,76 @@ enum Benchmarks {
         return JSONObject([
             ("benchmark", "validate"), ("states", .int(states)), ("bytes", .int(text.utf8.count)),
             ("diagnostics", .int(diagnostics)), ("medianMilliseconds", .double(times[times.count / 2])),
+        ])
+    }
+
+    /// Issue 4: `executions` durable executions of a 5-state workflow whose one Task is
+    /// `stepgate:command` running `true`, every transition persisted to a SQLite file.
+    static func durable(executions: Int) async -> JSONObject {
+        let text = #"""
+            {"StartAt": "Prepare", "States": {
+              "Prepare": {"Type": "Pass", "Parameters": {"run.$": "$.run"}, "Next": "Check"},
+              "Check": {"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["true"]},
+                        "ResultPath": "$.check", "TimeoutSeconds": 30, "Next": "Decide"},
+              "Decide": {"Type": "Choice", "Choices": [{"Variable": "$.check.exitCode", "NumericEquals": 0, "Next": "Record"}],
+                         "Default": "Broken"},
+              "Record": {"Type": "Pass", "Result": "ok", "ResultPath": "$.verdict", "Next": "Done"},
+              "Broken": {"Type": "Fail", "Error": "Bench.Broken"},
+              "Done": {"Type": "Succeed"}}}
+            """#
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bench-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store: SQLiteStore
+        do { store = try SQLiteStore(url: "sqlite://" + directory.appendingPathComponent("bench.db").path) } catch {
+            FileHandle.standardError.write(Data("durable: \(error)\n".utf8))
+            exit(1)
+        }
+        let machine = try! StateMachineCompiler.compile(try! JSONParser.parse(text))
+        let durable = DurableExecutions(store: store)
+        let tasks = StepgateTaskExecutor(
+            configuration: .init(
+                workspace: .directory(directory.path), context: TriggerContext(kind: .manual, repository: "bench")))
+        let start = DispatchTime.now()
+        var transitions = 0
+        for i in 0..<executions {
+            let result: ExecutionResult
+            do {
+                result = try await durable.start(
+                    definitionText: text, machine: machine, workflow: "bench", input: ["run": .int(i)], tasks: tasks)
+            } catch {
+                FileHandle.standardError.write(Data("durable: \(error)\n".utf8))
+                exit(1)
+            }
+            check(result.status == .succeeded, "durable", result)
+            transitions += result.transitions
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let databaseBytes = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("bench.db").path)[.size] as? Int) ?? 0
+        return JSONObject([
+            ("benchmark", "durable"), ("executions", .int(executions)), ("transitions", .int(transitions)),
+            ("seconds", .double(seconds)), ("executionsPerSecond", .double(Double(executions) / seconds)),
+            ("millisecondsPerExecution", .double(seconds * 1000 / Double(executions))),
+            ("databaseBytes", .int(databaseBytes)),
+        ])
+    }
+
+    /// The peer of `durable`: a bare posix_spawn + wait of `true`, `times` times.
+    static func spawn(times: Int) -> JSONObject {
+        let path = ["/usr/bin/true", "/bin/true"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/bin/true"
+        let start = DispatchTime.now()
+        for _ in 0..<times {
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+            defer { for a in argv { free(a) } }
+            guard posix_spawn(&pid, path, nil, nil, argv, environ) == 0 else { exit(1) }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return JSONObject([
+            ("benchmark", "spawn"), ("times", .int(times)), ("seconds", .double(seconds)),
+            ("millisecondsPerSpawn", .double(seconds * 1000 / Double(times))),
         ])
     }
 
