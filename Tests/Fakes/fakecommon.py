@@ -10,7 +10,8 @@ Every fake has, outside its API, a control API under /__control/ (JSON in, JSON 
   GET    /__control/health                 -> {"ok": true}
   GET    /__control/state                  -> the whole state
   POST   /__control/reset                  -> empties the request log and the faults (state stays)
-  GET    /__control/requests[?path=REGEX]  -> [{"method","path","status","fault","user","time"}] API requests seen
+  GET    /__control/requests[?path=REGEX]  -> [{"method","path","target","status","fault","user","time",
+                                              "form_keys"?}] API requests seen (form_keys: field names only)
   DELETE /__control/requests               -> clears the log
   POST   /__control/faults                 -> adds a fault, body:
            {"kind": "status"|"hang"|"truncate"|"malformed"|"close"|<fake-specific>,
@@ -247,6 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         target = self.path
         entry = {"method": method, "path": path, "target": target, "time": time.time(), "status": None,
                  "fault": None, "user": None}
+        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            # the names (never the values) of the form fields, so tests can check what a client sends
+            entry["form_keys"] = sorted(set(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
         app.record(entry)
         fault = app.faults.take(method, target)
         if fault:

@@ -35,13 +35,11 @@ public struct ReviewHTTPConfiguration: Sendable {
     /// An AsyncHTTPClient configuration with these timeouts and no redirects (a redirect would drop credentials
     /// or send them elsewhere).
     public func makeHTTPClientConfiguration() -> HTTPClient.Configuration {
-        var configuration = HTTPClient.Configuration(
+        HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(
                 connect: .nanoseconds(connectTimeout.nanoseconds),
                 read: .nanoseconds(readTimeout.nanoseconds)))
-        configuration.decompression = .enabled(limit: .ratio(50))
-        return configuration
     }
 }
 
