@@ -45,6 +45,10 @@ public struct AccountInfo: Codable, Hashable, Sendable {
 public struct VotingRangeInfo: Codable, Hashable, Sendable {
     public var min: Int
     public var max: Int
+    public init(min: Int, max: Int) {
+        self.min = min
+        self.max = max
+    }
 }
 
 /// One entry of `LabelInfo.all`: an account and its vote (`value` 0 or absent when it did not vote on this label).
