@@ -1,6 +1,6 @@
 """Shared plumbing for stepgate's fake review servers (Python 3 standard library only).
 
-Each fake is started as `python3 FAKE.py --port 0 [--host 127.0.0.1] [--state-file F]` and prints the port it
+Each fake is started as `python3 FAKE.py --port 0 [--host 127.0.0.1] [--state-file F] [--exit-on-stdin-eof]` and prints the port it
 listens on as the first line of stdout (then nothing else on stdout; logs go to stderr with --verbose).
 
 --state-file F: if F exists at start-up its JSON is loaded as the initial state; after every change the state
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -311,7 +312,20 @@ def main(app_class, description):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--state-file", default=None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="exit when stdin closes (the parent test process went away)")
     args = parser.parse_args()
+    # A parent may have blocked SIGTERM/SIGINT in the mask we inherit; make sure they stop us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    if args.exit_on_stdin_eof:
+        def watch():
+            try:
+                while sys.stdin.buffer.read(1024):
+                    pass
+            finally:
+                os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
     app = app_class(state_file=args.state_file, verbose=args.verbose)
     server = FakeServer((args.host, args.port), Handler, app)
     app.port = server.server_address[1]

@@ -113,7 +113,7 @@ import Testing
             try await fake.fault(["kind": "conduit_error", "code": "ERR-CONDUIT-CORE", "info": "injected"])
             let core = try await #require(throws: ReviewClientError.self) { try await world.conduit.whoami() }
             #expect(core.conduitCode == "ERR-CONDUIT-CORE")
-            #expect(try await fake.requests(matching: "whoami").count == 3)  // none retried
+            #expect(try await fake.requests(matching: "whoami").count == 2)  // neither retried
         }
     }
 

@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -24,10 +27,12 @@ final class FakeServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "python3", Self.fakesDirectory.appendingPathComponent(script).path, "--port", "0",
-            "--state-file", directory.appendingPathComponent("state.json").path,
+            "--state-file", directory.appendingPathComponent("state.json").path, "--exit-on-stdin-eof",
         ]
         let stdout = Pipe()
+        let stdin = Pipe()
         process.standardOutput = stdout
+        process.standardInput = stdin
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         var line = Data()
@@ -44,13 +49,21 @@ final class FakeServer: @unchecked Sendable {
         }
         self.process = process
         self.port = port
+        self.stdin = stdin
     }
 
+    private let stdin: Pipe
+
+    /// Stops the fake: SIGTERM, then SIGKILL if it is still running after two seconds.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
+        var waited = 0
+        while process.isRunning && waited < 200 {
+            usleep(10_000)
+            waited += 1
         }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -112,7 +125,7 @@ final class SleepRecorder: @unchecked Sendable {
     }
 }
 
-let testLogger = Logger(label: "stepgate.tests.review-clients")
+let testLogger = Logger(label: "stepgate.tests.review-clients", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// Runs `body` with a fresh HTTP client and a fake server, stopping both whatever happens.
 func withFake<R>(
