@@ -16,7 +16,7 @@ internal import Darwin
 public final class Repository {
     let handle: OpaquePointer
 
-    private init(handle: OpaquePointer) {
+    init(handle: OpaquePointer) {
         self.handle = handle
     }
 
