@@ -75,13 +75,13 @@ let package = Package(
             ]),
         .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage", "Runtime", "Store"]),
         .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
-        .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "GitTests", dependencies: ["Git"], exclude: ["Support"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
-        .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients"]),
+        .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients"], exclude: ["Fixtures"]),
         .testTarget(name: "BotTests", dependencies: ["Bot", "ReviewClients", "Runtime", "Store", "Config", "Git", "StatesLanguage"]),
     ]
 )
