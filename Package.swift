@@ -81,8 +81,13 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
-        .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients"], exclude: ["Fixtures"]),
-        .testTarget(name: "BotTests", dependencies: ["Bot", "ReviewClients", "Runtime", "Store", "Config", "Git", "StatesLanguage"]),
+        // Launches the Python fakes of Gerrit and Phorge (Tests/Fakes) for the tests that talk to them.
+        .target(
+            name: "ReviewFakes", dependencies: ["ReviewClients", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/Support/ReviewFakes"),
+        .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients", "ReviewFakes"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "BotTests", dependencies: ["Bot", "ReviewClients", "ReviewFakes", "Runtime", "Store", "Config", "Git", "StatesLanguage"]),
     ]
 )
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import ReviewClients
+import ReviewFakes
 import Testing
 
 @Suite struct ConduitClientTests {

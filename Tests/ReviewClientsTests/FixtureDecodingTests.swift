@@ -1,4 +1,5 @@
 import Foundation
+import ReviewFakes
 @testable import ReviewClients
 import Testing
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOHTTP1
 import Foundation
 import ReviewClients
+import ReviewFakes
 import Testing
 
 @Suite struct GerritClientTests {

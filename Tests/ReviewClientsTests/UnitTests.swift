@@ -1,5 +1,6 @@
 import Foundation
 import ReviewClients
+import ReviewFakes
 import Testing
 
 @Suite struct GerritTimestampTests {

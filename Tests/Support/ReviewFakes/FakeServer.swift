@@ -1,26 +1,26 @@
-import AsyncHTTPClient
-import Foundation
+public import AsyncHTTPClient
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
+public import Logging
 import NIOCore
-import NIOHTTP1
-import ReviewClients
+public import NIOHTTP1
+public import ReviewClients
 
 /// A fake review server (Tests/Fakes/*.py) running as a child process on 127.0.0.1, with its control API.
-final class FakeServer: @unchecked Sendable {
-    let process: Process
-    let port: Int
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-    let directory: URL
+public final class FakeServer: @unchecked Sendable {
+    public let process: Process
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public let directory: URL
 
-    static let fakesDirectory = URL(fileURLWithPath: #filePath)
+    public static let fakesDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fakes")
 
     /// Starts `script` (e.g. `gerrit_fake.py`) with `--port 0` and reads the port from its first stdout line.
-    init(_ script: String) throws {
+    public init(_ script: String) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-fake-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let process = Process()
@@ -55,7 +55,7 @@ final class FakeServer: @unchecked Sendable {
     private let stdin: Pipe
 
     /// Stops the fake: SIGTERM, then SIGKILL if it is still running after two seconds.
-    func stop() {
+    public func stop() {
         try? stdin.fileHandleForWriting.close()
         if process.isRunning { process.terminate() }
         var waited = 0
@@ -69,7 +69,7 @@ final class FakeServer: @unchecked Sendable {
 
     /// Calls the control API; returns the decoded JSON.
     @discardableResult
-    func control(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> Any {
+    public func control(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> Any {
         var request = HTTPClientRequest(url: baseURL + "/__control/" + path)
         request.method = method
         if let body {
@@ -82,41 +82,44 @@ final class FakeServer: @unchecked Sendable {
         return json
     }
 
-    func object(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
+    public func object(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
         try await control(method, path, body) as? [String: Any] ?? [:]
     }
 
     /// API requests seen so far, optionally only those whose path+query matches `pattern`.
-    func requests(matching pattern: String? = nil) async throws -> [[String: Any]] {
+    public func requests(matching pattern: String? = nil) async throws -> [[String: Any]] {
         let query = pattern.map { "?path=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
         return try await control(.GET, "requests" + query) as? [[String: Any]] ?? []
     }
 
-    func fault(_ spec: [String: Any]) async throws {
+    public func fault(_ spec: [String: Any]) async throws {
         try await control(.POST, "faults", spec)
     }
 
     /// Writes a secret to a file in the fake's temporary directory (with a trailing newline, as editors do).
-    func secretFile(_ name: String, _ value: String) throws -> String {
+    public func secretFile(_ name: String, _ value: String) throws -> String {
         let url = directory.appendingPathComponent(name)
         try Data((value + "\n").utf8).write(to: url)
         return url.path
     }
 }
 
-struct FakeError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+public struct FakeError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Records the delays a retry policy asked for, and returns at once.
-final class SleepRecorder: @unchecked Sendable {
+public final class SleepRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [Duration] = []
 
-    var delays: [Duration] { lock.withLock { recorded } }
+    public init() {}
 
-    func policy(maxAttempts: Int = 4) -> RetryPolicy {
+    public var delays: [Duration] { lock.withLock { recorded } }
+
+    public func policy(maxAttempts: Int = 4) -> RetryPolicy {
         RetryPolicy(
             maxAttempts: maxAttempts, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50),
             maxRetryAfter: .seconds(5),
@@ -125,10 +128,10 @@ final class SleepRecorder: @unchecked Sendable {
     }
 }
 
-let testLogger = Logger(label: "stepgate.tests.review-clients", factory: { _ in SwiftLogNoOpLogHandler() })
+public let testLogger = Logger(label: "stepgate.tests.review-clients", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// Runs `body` with a fresh HTTP client and a fake server, stopping both whatever happens.
-func withFake<R>(
+public func withFake<R>(
     _ script: String, _ body: (FakeServer, HTTPClient) async throws -> R
 ) async throws -> R {
     let fake = try FakeServer(script)
@@ -140,8 +143,3 @@ func withFake<R>(
     }
 }
 
-func fixture(_ name: String) throws -> Data {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").appendingPathComponent(name)
-    return try Data(contentsOf: url)
-}
