@@ -161,7 +161,7 @@ public enum HistoryEventType: String, Sendable, CaseIterable {
 }
 
 /// Where an execution is between two top-level transitions: enough to resume it.
-public struct Checkpoint: Sendable {
+public struct Checkpoint: Sendable, Equatable {
     /// The state about to be entered (nil when the execution has finished).
     public var stateName: String?
     /// Its raw input.
