@@ -20,7 +20,7 @@ public enum ErrorPolicy: String, Sendable, Hashable, CaseIterable {
 ///   timeout: 5s              # the whole pre-receive/update run, gates included
 ///   on-error: fail-closed    # or fail-open
 ///   pusher-variables: [GL_USERNAME, REMOTE_USER]
-/// roles: {...}               # for the Runtime; accepted and ignored here
+/// roles: {...}               # roles and secrets for gates and push workflows (read by the Runtime policy)
 /// ```
 /// Other top-level sections (the rest of a bot.yaml) are ignored, so one file can serve both.
 public struct HookSettings: Sendable, Equatable {
