@@ -71,11 +71,14 @@ def main():
           f"peak RSS {m['peakRSSMB']} MB [target < 1 s]")
     d = run("durable", 1000)
     sp = run("spawn", 1000)
+    cm = run("command", 1000)
     overhead = d["millisecondsPerExecution"] - sp["millisecondsPerSpawn"]
     print(f"(d) 1,000 durable executions (5 states, one stepgate:command running true, SQLite): "
           f"{d['executionsPerSecond']:,.0f} executions/s, {d['millisecondsPerExecution']:.2f} ms each; "
           f"bare fork/exec of true {sp['millisecondsPerSpawn']:.2f} ms; overhead per task start "
           f"{overhead:.2f} ms [target < 5 ms]; ratio {d['millisecondsPerExecution'] / sp['millisecondsPerSpawn']:.1f}x")
+    print(f"    of which the command task alone (no execution, no store): {cm['millisecondsPerTask']:.2f} ms per task "
+          f"({cm['millisecondsPerTask'] - sp['millisecondsPerSpawn']:.2f} ms over fork/exec)")
     v = run("validate", 500)
     print(f"(c) parse + validate + compile a 500-state definition ({v['bytes']:,} bytes): "
           f"median {v['medianMilliseconds']:.2f} ms, {v['diagnostics']} diagnostics [target < 20 ms]")
