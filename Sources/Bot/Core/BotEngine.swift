@@ -49,6 +49,12 @@ public struct CycleSummary: Sendable, Equatable {
     public init() {}
 }
 
+/// What one poll cycle reads once: refreshed mirrors, trusted configurations per (repository, branch).
+struct CycleCache {
+    var refreshed = Set<String>()
+    var trusted: [String: MirrorReader.Trusted] = [:]
+}
+
 /// A set of strings behind a lock.
 final class LockedSet: Sendable {
     private let state = Mutex<Set<String>>([])
@@ -60,16 +66,23 @@ final class LockedSet: Sendable {
 /// Executions this process is running, with a cancellation flag each.
 final class RunningExecutions: Sendable {
     private let state = Mutex<[String: Bool]>([:])
+    private let reviews = Mutex<[String: String]>([:])
 
     /// Registers `id`; false when it is already running here.
-    func begin(_ id: String) -> Bool {
-        state.withLock { s in
+    func begin(_ id: String, reviewKey: String? = nil) -> Bool {
+        let fresh = state.withLock { s in
             if s[id] != nil { return false }
             s[id] = false
             return true
         }
+        if fresh, let reviewKey { reviews.withLock { $0[id] = reviewKey } }
+        return fresh
     }
-    func end(_ id: String) { state.withLock { _ = $0.removeValue(forKey: id) } }
+    func anyRunning(reviewKey: String) -> Bool { reviews.withLock { $0.values.contains(reviewKey) } }
+    func end(_ id: String) {
+        state.withLock { _ = $0.removeValue(forKey: id) }
+        reviews.withLock { _ = $0.removeValue(forKey: id) }
+    }
     func cancel(_ id: String) { state.withLock { s in if s[id] != nil { s[id] = true } } }
     func isCancelled(_ id: String) -> Bool { state.withLock { $0[id] ?? false } }
     func isRunning(_ id: String) -> Bool { state.withLock { $0[id] != nil } }
@@ -103,6 +116,9 @@ public final class BotEngine: Sendable {
     let metrics = BotMetrics()
     let running = RunningExecutions()
     private let prepared = Mutex<Set<String>>([])
+    /// The `updated` of each review when it was last handled without error: an overlap re-read of an unchanged
+    /// review is skipped (its decision could not differ) unless one of its executions is running here.
+    private let handledAt = Mutex<[String: String]>([:])
 
     public init(
         configuration: BotConfiguration, store: SQLiteStore, platforms: [any ReviewPlatform], options: Options = Options(),
@@ -145,11 +161,14 @@ public final class BotEngine: Sendable {
         metrics.poll(server: platform.server, ok: true)
         logger.debug("polled", metadata: ["reviews": "\(batch.snapshots.count)"])
         var work: [String] = []
-        var refreshed = Set<String>()
+        var cycle = CycleCache()
         var incomplete = false
         for snapshot in batch.snapshots.sorted(by: { $0.updated < $1.updated }) {
+            let key = snapshot.target.reviewKey
+            if handledAt.withLock({ $0[key] }) == snapshot.updated && !running.anyRunning(reviewKey: key) { continue }
             do {
-                work += try await handle(snapshot, platform: platform, refreshed: &refreshed, summary: &summary, logger: logger)
+                work += try await handle(snapshot, platform: platform, cycle: &cycle, summary: &summary, logger: logger)
+                handledAt.withLock { $0[key] = snapshot.updated }
             } catch {
                 incomplete = true
                 metrics.apiError(server: platform.server, kind: Self.kind(of: error))
@@ -173,7 +192,7 @@ public final class BotEngine: Sendable {
 
     /// Decides and carries out the actions for one snapshot; returns the executions claimed.
     func handle(
-        _ snapshot: ReviewSnapshot, platform: any ReviewPlatform, refreshed: inout Set<String>, summary: inout CycleSummary,
+        _ snapshot: ReviewSnapshot, platform: any ReviewPlatform, cycle: inout CycleCache, summary: inout CycleSummary,
         logger: Logger
     ) async throws -> [String] {
         var logger = logger
@@ -202,11 +221,17 @@ public final class BotEngine: Sendable {
         }
         var trusted = MirrorReader.Trusted(configuration: .absent, tip: nil)
         if snapshot.isOpen {
-            if !refreshed.contains(mirror.key) {
+            if !cycle.refreshed.contains(mirror.key) {
                 try await platform.refreshMirror(mirror, logger: logger)
-                refreshed.insert(mirror.key)
+                cycle.refreshed.insert(mirror.key)
             }
-            trusted = try MirrorReader.trusted(mirror: mirror, branch: snapshot.branch)
+            let cacheKey = mirror.key + "\u{0}" + snapshot.branch
+            if let cached = cycle.trusted[cacheKey] {
+                trusted = cached
+            } else {
+                trusted = try MirrorReader.trusted(mirror: mirror, branch: snapshot.branch)
+                cycle.trusted[cacheKey] = trusted
+            }
         }
         let actions = TriggerDecider.decide(
             snapshot: snapshot, configuration: trusted.configuration, knowledge: knowledge,
@@ -319,7 +344,8 @@ public final class BotEngine: Sendable {
     /// Runs (or resumes) one execution and reports it. Never throws: problems are logged and recorded, and the
     /// report stays pending for the next cycle.
     public func run(executionID id: String) async {
-        guard running.begin(id) else { return }
+        let reviewKey = try? await store.botReport(executionID: id)?.reviewKey
+        guard running.begin(id, reviewKey: reviewKey ?? nil) else { return }
         defer { running.end(id) }
         var logger = self.logger
         logger[metadataKey: "execution"] = "\(id)"

@@ -45,7 +45,9 @@ public struct BotService: Service {
         var logger = self.logger
         logger[metadataKey: "server"] = "\(platform.server)"
         logger.info("polling", metadata: ["interval": "\(platform.pollInterval)"])
+        let clock = ContinuousClock()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let began = clock.now
             var summary = CycleSummary()
             do {
                 for id in try await engine.poll(platform, summary: &summary) { continuation.yield(id) }
@@ -54,7 +56,9 @@ public struct BotService: Service {
                 logger.error("poll failed; retrying after the poll interval", metadata: ["error": "\(error)"])
             }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: platform.pollInterval) }
+                // Fixed rate: a slow poll eats into the interval instead of adding to it.
+                let rest = platform.pollInterval - (clock.now - began)
+                if rest > .zero { try await cancelWhenGracefulShutdown { try await Task.sleep(for: rest) } }
             } catch {
                 break
             }
