@@ -15,7 +15,7 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
 
     /// The newest schema version this build writes.
-    public static let schemaVersion = "v1"
+    public static let schemaVersion = "v2"
 
     /// Opens (creating when absent) the store at `url`: `sqlite:///abs/path.db`, or a plain path.
     /// Parent directories are created. A file that is not a database, or a database from a newer
@@ -213,6 +213,26 @@ public final class SQLiteStore: Sendable {
                         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
                         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """)
+        }
+        m.registerMigration("v2") { db in
+            // The bot's executions: where each reports, and whether its report was posted (never twice).
+            try db.execute(
+                sql: """
+                    CREATE TABLE bot_reports (
+                        execution_id TEXT PRIMARY KEY NOT NULL,
+                        dedupe_key TEXT NOT NULL UNIQUE,
+                        review_key TEXT NOT NULL,
+                        workflow TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        revision_number INTEGER NOT NULL,
+                        commit_id TEXT,
+                        state TEXT NOT NULL,
+                        detail TEXT,
+                        created REAL NOT NULL,
+                        updated REAL NOT NULL);
+                    CREATE INDEX bot_reports_review ON bot_reports(review_key);
+                    CREATE INDEX bot_reports_state ON bot_reports(state);
                     """)
         }
         return m

@@ -1,0 +1,625 @@
+public import Foundation
+public import Logging
+public import Runtime
+public import StatesLanguage
+public import Store
+import Config
+import ReviewClients
+import Synchronization
+
+/// What the bot stores with each execution it starts (the `target` column of `bot_reports`): everything needed to
+/// run, resume and report it after a restart, without the review server.
+struct StoredTrigger: Codable, Sendable {
+    var target: ReviewTarget
+    var branch: String
+    var labels: [String: Int]
+    var approvers: [String]
+    /// The trigger event (serialized JSON), before the input template is merged in.
+    var event: String
+    /// The trusted commit (target branch tip) the workflow definition is read from.
+    var tip: String
+    var definitionPath: String
+    var voteLabel: String?
+    /// The workflow's input template (serialized JSON object), if any.
+    var input: String?
+
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> StoredTrigger? {
+        try? JSONDecoder().decode(StoredTrigger.self, from: Data(text.utf8))
+    }
+}
+
+/// How one cycle went.
+public struct CycleSummary: Sendable, Equatable {
+    public var polledServers: [String] = []
+    /// Servers whose poll failed (after the client's retries).
+    public var failedServers: [String] = []
+    public var started: [String] = []
+    public var reported: [String] = []
+    public var skipped: [String] = []
+    public var cancelled: [String] = []
+    /// Executions waiting for an approval when the cycle settled (`--once`).
+    public var waiting: [String] = []
+
+    public init() {}
+}
+
+/// What one poll cycle reads once: refreshed mirrors, trusted configurations per (repository, branch).
+struct CycleCache {
+    var refreshed = Set<String>()
+    var trusted: [String: MirrorReader.Trusted] = [:]
+}
+
+/// A set of strings behind a lock.
+final class LockedSet: Sendable {
+    private let state = Mutex<Set<String>>([])
+    init() {}
+    func insert(_ s: String) { state.withLock { _ = $0.insert(s) } }
+    func contains(_ s: String) -> Bool { state.withLock { $0.contains(s) } }
+}
+
+/// Executions this process is running, with a cancellation flag each.
+final class RunningExecutions: Sendable {
+    private let state = Mutex<[String: Bool]>([:])
+    private let reviews = Mutex<[String: String]>([:])
+
+    /// Registers `id`; false when it is already running here.
+    func begin(_ id: String, reviewKey: String? = nil) -> Bool {
+        let fresh = state.withLock { s in
+            if s[id] != nil { return false }
+            s[id] = false
+            return true
+        }
+        if fresh, let reviewKey { reviews.withLock { $0[id] = reviewKey } }
+        return fresh
+    }
+    func anyRunning(reviewKey: String) -> Bool { reviews.withLock { $0.values.contains(reviewKey) } }
+    func end(_ id: String) {
+        state.withLock { _ = $0.removeValue(forKey: id) }
+        reviews.withLock { _ = $0.removeValue(forKey: id) }
+    }
+    func cancel(_ id: String) { state.withLock { s in if s[id] != nil { s[id] = true } } }
+    func isCancelled(_ id: String) -> Bool { state.withLock { $0[id] ?? false } }
+    func isRunning(_ id: String) -> Bool { state.withLock { $0[id] != nil } }
+}
+
+/// Carries out the decisions of ``TriggerDecider`` and ``ReportDecider`` against the store, the mirrors and the
+/// review platforms.
+///
+/// A trigger's life: the poll's snapshot → the decider's `.start` → ``SQLiteStore/claimBotExecution(_:)`` (dedupe
+/// key and report row in one transaction) → the poll cursor advances only after every snapshot of the batch was
+/// handled → the execution runs (roles authorized by the server policy, the patch set fetched into the mirror,
+/// command tasks in a fresh checkout of its commit) → the report is posted once (`pending` → `posting` → `posted`,
+/// with a check on the server before a second attempt). Every step is recorded, so a restart resumes where the
+/// process died.
+public final class BotEngine: Sendable {
+    public struct Options: Sendable {
+        /// How often a waiting `stepgate:approval` looks at the store.
+        public var approvalPollInterval: Double = 0.2
+        /// Where temporary checkouts are made.
+        public var temporaryDirectory: String = FileManager.default.temporaryDirectory.path
+        /// Attempts to post one report within a cycle.
+        public var reportAttempts: Int = 3
+        public init() {}
+    }
+
+    public let configuration: BotConfiguration
+    public let store: SQLiteStore
+    public let platforms: [any ReviewPlatform]
+    public let options: Options
+    let logger: Logger
+    let metrics = BotMetrics()
+    let running = RunningExecutions()
+    private let prepared = Mutex<Set<String>>([])
+    /// The `updated` of each review when it was last handled without error: an overlap re-read of an unchanged
+    /// review is skipped (its decision could not differ) unless one of its executions is running here.
+    private let handledAt = Mutex<[String: String]>([:])
+
+    public init(
+        configuration: BotConfiguration, store: SQLiteStore, platforms: [any ReviewPlatform], options: Options = Options(),
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.platforms = platforms
+        self.options = options
+        self.logger = logger
+    }
+
+    func platform(named server: String) -> (any ReviewPlatform)? { platforms.first { $0.server == server } }
+
+    // MARK: - Polling
+
+    /// Polls one server once and handles every snapshot; returns the executions to run (claimed, durable).
+    /// - Throws: when the server could not be polled (the cursor did not move).
+    public func poll(_ platform: any ReviewPlatform, summary: inout CycleSummary) async throws -> [String] {
+        var logger = self.logger
+        logger[metadataKey: "server"] = "\(platform.server)"
+        let clock = ContinuousClock()
+        let began = clock.now
+        if !prepared.withLock({ $0.contains(platform.server) }) {
+            try await platform.prepare(logger: logger)
+            prepared.withLock { _ = $0.insert(platform.server) }
+        }
+        var cursors: [String: String] = [:]
+        for scope in platform.scopes {
+            if let c = try await store.cursor(server: platform.server, project: scope) { cursors[scope] = c.cursor }
+        }
+        let batch: PollBatch
+        do {
+            batch = try await platform.poll(cursors: cursors, logger: logger)
+        } catch {
+            metrics.poll(server: platform.server, ok: false)
+            metrics.apiError(server: platform.server, kind: Self.kind(of: error))
+            throw error
+        }
+        metrics.poll(server: platform.server, ok: true)
+        logger.debug("polled", metadata: ["reviews": "\(batch.snapshots.count)"])
+        var work: [String] = []
+        var cycle = CycleCache()
+        var incomplete = false
+        for snapshot in batch.snapshots.sorted(by: { $0.updated < $1.updated }) {
+            let key = snapshot.target.reviewKey
+            if handledAt.withLock({ $0[key] }) == snapshot.updated && !running.anyRunning(reviewKey: key) { continue }
+            do {
+                work += try await handle(snapshot, platform: platform, cycle: &cycle, summary: &summary, logger: logger)
+                handledAt.withLock { $0[key] = snapshot.updated }
+            } catch {
+                incomplete = true
+                metrics.apiError(server: platform.server, kind: Self.kind(of: error))
+                logger.error(
+                    "could not handle a review; the cursor stays put and the next poll retries it",
+                    metadata: ["review": "\(snapshot.target.reviewID)", "error": "\(error)"])
+            }
+        }
+        if !incomplete {
+            for (scope, cursor) in batch.cursors.sorted(by: { $0.key < $1.key }) where cursor != cursors[scope] {
+                try await store.setCursor(server: platform.server, project: scope, cursor: cursor)
+            }
+        }
+        let elapsed = clock.now - began
+        metrics.pollDuration(
+            server: platform.server,
+            nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        summary.polledServers.append(platform.server)
+        return work
+    }
+
+    /// Decides and carries out the actions for one snapshot; returns the executions claimed.
+    func handle(
+        _ snapshot: ReviewSnapshot, platform: any ReviewPlatform, cycle: inout CycleCache, summary: inout CycleSummary,
+        logger: Logger
+    ) async throws -> [String] {
+        var logger = logger
+        logger[metadataKey: "review"] = "\(snapshot.target.reviewID)"
+        logger[metadataKey: "revision"] = "\(snapshot.target.revisionNumber)"
+        guard let mirror = configuration.repositories[snapshot.target.repository] else {
+            logger.warning("no repository configured for the review's project; ignored")
+            return []
+        }
+        let known = try await store.botReports(reviewKey: snapshot.target.reviewKey)
+        var knowledge = TriggerKnowledge()
+        for record in known {
+            knowledge.claimedKeys.insert(record.dedupeKey)
+            guard let stored = StoredTrigger.decode(record.target) else { continue }
+            let live = record.state == ReportState.pending.rawValue
+            var isRunning = false
+            if live {
+                let execution = try await store.execution(id: record.executionID)
+                isRunning = execution == nil || execution?.status == .running
+            }
+            knowledge.executions.append(
+                KnownExecution(executionID: record.executionID, target: stored.target, workflow: record.workflow, isRunning: isRunning))
+        }
+        if snapshot.touchesStepgate, try await store.dedupeKey(snapshot.target.validationKey) != nil {
+            knowledge.claimedKeys.insert(snapshot.target.validationKey)
+        }
+        var trusted = MirrorReader.Trusted(configuration: .absent, tip: nil)
+        if snapshot.isOpen {
+            if !cycle.refreshed.contains(mirror.key) {
+                try await platform.refreshMirror(mirror, logger: logger)
+                cycle.refreshed.insert(mirror.key)
+            }
+            let cacheKey = mirror.key + "\u{0}" + snapshot.branch
+            if let cached = cycle.trusted[cacheKey] {
+                trusted = cached
+            } else {
+                trusted = try MirrorReader.trusted(mirror: mirror, branch: snapshot.branch)
+                cycle.trusted[cacheKey] = trusted
+            }
+        }
+        let actions = TriggerDecider.decide(
+            snapshot: snapshot, configuration: trusted.configuration, knowledge: knowledge,
+            approvalVoters: platform.approvalVoters(in: snapshot))
+        var work: [String] = []
+        for action in actions {
+            switch action {
+            case .skip(let reason):
+                logger.trace("skipped", metadata: ["reason": "\(reason)"])
+            case .cancel(let id, let target, let reason):
+                try await cancel(executionID: id, target: target, reason: reason, platform: platform, logger: logger)
+                summary.cancelled.append(id)
+            case .approve(let id, let voters):
+                await approve(executionID: id, voters: voters, logger: logger)
+            case .validate(let key):
+                try await validate(snapshot, mirror: mirror, key: key, platform: platform, logger: logger)
+            case .start(let workflowName, let key):
+                guard case .config(let config) = trusted.configuration, let workflow = config.workflow(named: workflowName),
+                    let tip = trusted.tip
+                else { continue }
+                let id = UUID().uuidString.lowercased()
+                let stored = StoredTrigger(
+                    target: snapshot.target, branch: snapshot.branch, labels: snapshot.labels, approvers: snapshot.approvers,
+                    event: snapshot.event.serialized, tip: tip, definitionPath: workflow.definitionPath,
+                    voteLabel: workflow.report?.vote, input: workflow.input.map { JSON.object($0).serialized })
+                let claim = try await store.claimBotExecution(
+                    BotReportRecord(
+                        executionID: id, dedupeKey: key, reviewKey: snapshot.target.reviewKey, workflow: workflowName,
+                        target: stored.encoded(), revisionNumber: snapshot.target.revisionNumber))
+                if claim == .claimed {
+                    metrics.trigger(server: platform.server)
+                    logger.info("triggered", metadata: ["workflow": "\(workflowName)", "execution": "\(id)"])
+                    work.append(id)
+                    summary.started.append(id)
+                }
+            }
+        }
+        return work
+    }
+
+    // MARK: - Cancelling, approving, validating
+
+    func cancel(executionID: String, target: ReviewTarget, reason: String, platform: any ReviewPlatform, logger: Logger)
+        async throws
+    {
+        guard
+            try await store.setBotReportState(
+                executionID: executionID, state: ReportState.cancelled.rawValue, detail: reason,
+                from: [ReportState.pending.rawValue, ReportState.posting.rawValue])
+        else { return }
+        try await store.finishExecution(
+            id: executionID, ExecutionEnding(status: .aborted, error: "stepgate.Cancelled", cause: reason))
+        running.cancel(executionID)
+        let workflow = try await store.botReport(executionID: executionID)?.workflow ?? "?"
+        logger.info("cancelled", metadata: ["execution": "\(executionID)", "reason": "\(reason)"])
+        metrics.execution(server: target.server, outcome: "cancelled")
+        let message = "stepgate: workflow \(workflow) was cancelled: \(reason).\nExecution: \(executionID)"
+        do {
+            try await platform.postNotice(message, on: target, logger: logger)
+            try await audit(target: target, action: "review.write", what: "cancel notice", result: "posted")
+        } catch {
+            metrics.apiError(server: target.server, kind: Self.kind(of: error))
+            logger.warning("could not post the cancel notice", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func approve(executionID: String, voters: [String], logger: Logger) async {
+        guard let pending = try? await store.approvals(executionID: executionID, status: .pending), !pending.isEmpty else { return }
+        for voter in voters {
+            do {
+                let decided = try await store.decideApproval(
+                    executionID: executionID, approve: true, by: voter, comment: "approved by a vote on the review",
+                    audit: AuditEntry(
+                        actor: voter, action: "approval.approve", target: "execution \(executionID)", result: "approved"))
+                if !decided.isEmpty {
+                    logger.info("approval decided", metadata: ["execution": "\(executionID)", "by": "\(voter)"])
+                    return
+                }
+            } catch {
+                logger.debug("voter may not decide the approval", metadata: ["voter": "\(voter)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func validate(_ snapshot: ReviewSnapshot, mirror: MirrorConfiguration, key: String, platform: any ReviewPlatform, logger: Logger)
+        async throws
+    {
+        let commit = try await platform.fetchRevision(snapshot, into: mirror, logger: logger)
+        let findings = try MirrorReader.validate(mirror: mirror, commit: commit, files: snapshot.files)
+        let errors = findings.filter { $0.severity == "error" }.count
+        if !findings.isEmpty {
+            let message =
+                "stepgate: this change edits .stepgate/; \(errors) error(s), \(findings.count - errors) warning(s) in its workflow files. "
+                + "The workflows that run come from the target branch, not from this change."
+            try await platform.postFindings(findings, message: message, on: snapshot.target, logger: logger)
+            try await audit(target: snapshot.target, action: "review.write", what: "validation comments", result: "posted")
+        }
+        _ = try await store.claimDedupeKey(key, executionID: "validation")
+        logger.info("validated .stepgate/ files", metadata: ["findings": "\(findings.count)"])
+    }
+
+    // MARK: - Running executions
+
+    /// Executions the store says must still run or be reported (after a restart, or a failed post).
+    public func unfinishedWork() async throws -> [String] {
+        try await store.botReports(states: [ReportState.pending.rawValue, ReportState.posting.rawValue])
+            .map(\.executionID).filter { !running.isRunning($0) }
+    }
+
+    /// Runs (or resumes) one execution and reports it. Never throws: problems are logged and recorded, and the
+    /// report stays pending for the next cycle.
+    public func run(executionID id: String) async {
+        let reviewKey = try? await store.botReport(executionID: id)?.reviewKey
+        guard running.begin(id, reviewKey: reviewKey ?? nil) else { return }
+        defer { running.end(id) }
+        var logger = self.logger
+        logger[metadataKey: "execution"] = "\(id)"
+        do {
+            try await runOrResume(id, logger: logger)
+            try await report(executionID: id, logger: logger)
+        } catch {
+            logger.error("execution step failed; will retry on the next cycle", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func runOrResume(_ id: String, logger: Logger) async throws {
+        guard let record = try await store.botReport(executionID: id), record.state == ReportState.pending.rawValue
+            || record.state == ReportState.posting.rawValue
+        else { return }
+        guard let stored = StoredTrigger.decode(record.target), let platform = platform(named: stored.target.server),
+            let mirror = configuration.repositories[stored.target.repository]
+        else {
+            try await store.setBotReportState(executionID: id, state: ReportState.skipped.rawValue, detail: "unknown server or repository")
+            return
+        }
+        let existing = try await store.execution(id: id)
+        if let existing, existing.status != .running { return }
+        let definitionText: String
+        if let existing { definitionText = existing.definition } else {
+            guard let text = try MirrorReader.definition(mirror: mirror, tip: stored.tip, path: stored.definitionPath) else {
+                try await failWithoutRunning(
+                    id, stored: stored, workflow: record.workflow, error: "stepgate.DefinitionMissing",
+                    cause: "\(stored.definitionPath) does not exist at \(stored.tip)")
+                return
+            }
+            definitionText = text
+        }
+        let machine: StateMachine
+        switch DurableExecutions.compile(definitionText, name: stored.definitionPath) {
+        case .success(let m): machine = m
+        case .failure(let problem):
+            try await failWithoutRunning(id, stored: stored, workflow: record.workflow, error: "stepgate.InvalidDefinition", cause: problem.message, text: definitionText)
+            return
+        }
+        var commit = record.commitID
+        if commit == nil {
+            let snapshot = ReviewSnapshot(
+                target: stored.target, branch: stored.branch, isOpen: true, status: nil, labels: stored.labels,
+                approvers: stored.approvers, files: [], revisionSHA: nil, updated: "", event: .null)
+            let fetched = try await platform.fetchRevision(snapshot, into: mirror, logger: logger)
+            try await store.setBotReportCommit(executionID: id, commitID: fetched)
+            commit = fetched
+        }
+        let checkout = commit!
+        let context = TriggerContext(
+            kind: TriggerContext.Kind(rawValue: stored.target.platform) ?? .gerrit, repository: stored.target.repository,
+            branch: stored.branch, workflow: record.workflow, labels: stored.labels, change: String(stored.target.reviewNumber),
+            patchSet: stored.target.revisionNumber, approvers: stored.approvers, revision: commit)
+        let grants: RoleGrants
+        do {
+            grants = try configuration.roles.authorize(machine: machine, context: context)
+        } catch {
+            logger.warning("role denied; no task runs", metadata: ["cause": "\(error.executionError.cause)"])
+            try await failWithoutRunning(
+                id, stored: stored, workflow: record.workflow, error: error.executionError.error, cause: error.executionError.cause,
+                text: definitionText, commit: commit)
+            return
+        }
+        var taskConfiguration = StepgateTaskExecutor.Configuration(
+            workspace: .checkout(repository: mirror.path, commit: checkout), grants: grants, context: context)
+        taskConfiguration.temporaryDirectory = configuration.workDirectory ?? options.temporaryDirectory
+        let tasks = StepgateTaskExecutor(configuration: taskConfiguration).redacting()
+        let redactor = Redactor(secrets: grants.allSecretValues)
+        let durable = DurableExecutions(
+            store: store, redact: { redactor.redact($0) }, approvalPollInterval: options.approvalPollInterval)
+        let result: ExecutionResult? = await cancellable(id) { [store] in
+            if existing != nil {
+                return try await durable.resume(id: id, tasks: tasks)
+            }
+            var input = (try? JSONParser.parse(stored.event)) ?? .null
+            if case .object(var object) = input, let template = stored.input.flatMap({ try? JSONParser.parse($0) })?.objectValue {
+                for (k, v) in template.pairs { object[k] = v }
+                input = .object(object)
+            }
+            _ = store
+            return try await durable.start(
+                id: id, definitionText: definitionText, machine: machine, workflow: record.workflow, input: input,
+                trigger: (try? JSONParser.parse(stored.event)) ?? .null, repository: stored.target.repository, revision: checkout,
+                tasks: tasks)
+        }
+        if let result {
+            metrics.execution(server: stored.target.server, outcome: result.status.rawValue.lowercased())
+            logger.info("execution ended", metadata: ["status": "\(result.status.rawValue)"])
+        }
+    }
+
+    /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``).
+    func cancellable(_ id: String, _ body: @escaping @Sendable () async throws -> ExecutionResult) async -> ExecutionResult? {
+        await withTaskGroup(of: ExecutionResult?.self) { group in
+            group.addTask { try? await body() }
+            group.addTask { [running] in
+                while !Task.isCancelled && !running.isCancelled(id) {
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Records an execution that ends before any task runs (role denied, missing definition) so it is reported.
+    func failWithoutRunning(
+        _ id: String, stored: StoredTrigger, workflow: String, error: String, cause: String, text: String = "", commit: String? = nil
+    ) async throws {
+        let trigger = (try? JSONParser.parse(stored.event)) ?? .null
+        if try await store.execution(id: id) == nil {
+            try await store.createExecution(
+                NewExecution(
+                    id: id, workflow: workflow, repository: stored.target.repository, revision: commit, trigger: trigger,
+                    input: trigger, definition: text))
+        }
+        try await store.finishExecution(id: id, ExecutionEnding(status: .failed, error: error, cause: cause))
+        metrics.execution(server: stored.target.server, outcome: "failed")
+    }
+
+    // MARK: - Reporting
+
+    /// Posts a finished execution's outcome once, on the revision that triggered it (skipped when stale).
+    public func report(executionID id: String, logger: Logger) async throws {
+        guard let record = try await store.botReport(executionID: id), let stored = StoredTrigger.decode(record.target),
+            let platform = platform(named: stored.target.server)
+        else { return }
+        guard let state = ReportState(rawValue: record.state), state == .pending || state == .posting else { return }
+        guard let execution = try await store.execution(id: id), execution.status != .running else { return }
+        let target = stored.target
+        for attempt in 1...max(1, options.reportAttempts) {
+            do {
+                let isCurrent = try await platform.isCurrent(target, logger: logger)
+                let current = try await store.botReport(executionID: id).flatMap { ReportState(rawValue: $0.state) } ?? .posted
+                switch ReportDecider.decide(state: current, isCurrent: isCurrent) {
+                case .nothing:
+                    return
+                case .skipStale(let reason):
+                    try await store.setBotReportState(executionID: id, state: ReportState.skipped.rawValue, detail: reason)
+                    try await audit(target: target, action: "review.skip", what: "report of \(id)", result: reason)
+                    metrics.report(server: target.server, result: "skipped")
+                    logger.info("report skipped", metadata: ["reason": "\(reason)"])
+                    return
+                case .checkThenPost:
+                    if try await platform.hasReported(executionID: id, on: target, logger: logger) {
+                        try await store.setBotReportState(executionID: id, state: ReportState.posted.rawValue, detail: "found on the server")
+                        return
+                    }
+                    fallthrough
+                case .post:
+                    try await store.setBotReportState(executionID: id, state: ReportState.posting.rawValue)
+                    let outcome = try await outcomeReport(execution, workflow: record.workflow, voteLabel: stored.voteLabel)
+                    try await platform.report(outcome, on: target, logger: logger)
+                    try await store.setBotReportState(executionID: id, state: ReportState.posted.rawValue, detail: outcome.status)
+                    try await audit(target: target, action: "review.write", what: "report of \(id)", result: "posted \(outcome.status)")
+                    metrics.report(server: target.server, result: "posted")
+                    logger.info("reported", metadata: ["status": "\(outcome.status)"])
+                    return
+                }
+            } catch let error as ReviewClientError where (error.status ?? 0) >= 400 && (error.status ?? 0) < 500 && error.status != 429 {
+                // The server refused the report itself (closed change, vote out of range): retrying cannot help.
+                metrics.apiError(server: target.server, kind: "http_\(error.status ?? 0)")
+                logger.error("the server rejected the report; recorded, not retried", metadata: ["error": "\(error)"])
+                try await store.setBotReportState(
+                    executionID: id, state: ReportState.skipped.rawValue, detail: "rejected: \(error)")
+                try await audit(target: target, action: "review.write", what: "report of \(id)", result: "rejected: \(error.status ?? 0)")
+                metrics.report(server: target.server, result: "rejected")
+                return
+            } catch {
+                metrics.apiError(server: target.server, kind: Self.kind(of: error))
+                logger.warning("report attempt failed", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                if attempt == options.reportAttempts { throw error }
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+    }
+
+    func outcomeReport(_ execution: ExecutionRecord, workflow: String, voteLabel: String?) async throws -> OutcomeReport {
+        let events = try await store.events(executionID: execution.id)
+        var findings: [ReviewFinding] = []
+        var lastEntered: String?
+        for event in events {
+            if event.type.hasSuffix("StateEntered") {
+                lastEntered = event.json["stateEnteredEventDetails"]?["name"]?.stringValue
+            }
+            if event.type == "TaskSucceeded", let text = event.json["taskSucceededEventDetails"]?["output"]?.stringValue {
+                findings += ReviewFinding.collect(from: try? JSONParser.parse(text))
+            }
+        }
+        findings += ReviewFinding.collect(from: execution.output)
+        var seen = Set<ReviewFinding>()
+        findings = findings.filter { seen.insert($0).inserted }
+        let duration = execution.finished.map { $0.timeIntervalSince(execution.started) }
+        return OutcomeReport(
+            executionID: execution.id, workflow: workflow, status: execution.status.rawValue, error: execution.error,
+            cause: execution.cause, failedState: execution.status == .succeeded ? nil : lastEntered, duration: duration,
+            voteLabel: voteLabel, findings: findings)
+    }
+
+    func audit(target: ReviewTarget, action: String, what: String, result: String) async throws {
+        _ = try await store.audit.append(
+            AuditEntry(
+                actor: "stepgate", repository: target.repository, revision: target.revisionID, action: action,
+                target: "\(target.server) \(target.reviewID) revision \(target.revisionNumber): \(what)", result: result))
+    }
+
+    static func kind(of error: any Error) -> String {
+        let text = String(describing: type(of: error))
+        return text.count > 40 ? String(text.prefix(40)) : text
+    }
+
+    // MARK: - One cycle
+
+    /// Polls every server once, then runs the executions that cycle claimed (and any left unfinished by an
+    /// earlier process) to their end, and reports them.
+    ///
+    /// - Parameter onSettled: called once every execution has ended or is waiting for an approval, with the
+    ///   summary so far. `stepgate bot --once` exits the process there, leaving waiting executions RUNNING in the
+    ///   store (the next run resumes them); without it the cycle waits for them.
+    public func runOnce(onSettled: (@Sendable (CycleSummary) -> Void)? = nil) async -> CycleSummary {
+        var summary = CycleSummary()
+        var work: [String] = []
+        for platform in platforms {
+            do {
+                work += try await poll(platform, summary: &summary)
+            } catch {
+                summary.failedServers.append(platform.server)
+                logger.error("poll failed", metadata: ["server": "\(platform.server)", "error": "\(error)"])
+            }
+        }
+        if let more = try? await unfinishedWork() {
+            for id in more where !work.contains(id) { work.append(id) }
+        }
+        let base = summary
+        let ids = work
+        let done = LockedSet()
+        await withTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask {
+                    await self.run(executionID: id)
+                    done.insert(id)
+                }
+            }
+            if let onSettled {
+                group.addTask {
+                    while !Task.isCancelled {
+                        let unfinished = ids.filter { !done.contains($0) }
+                        if unfinished.isEmpty { return }
+                        var waiting: [String] = []
+                        for id in unfinished {
+                            let pending = (try? await self.store.approvals(executionID: id, status: .pending)) ?? []
+                            if pending.isEmpty { break }
+                            waiting.append(id)
+                        }
+                        if waiting.count == unfinished.count {
+                            var s = base
+                            s.waiting = waiting
+                            onSettled(s)
+                            return
+                        }
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+            }
+        }
+        for id in ids {
+            if let r = try? await store.botReport(executionID: id) {
+                if r.state == ReportState.posted.rawValue { summary.reported.append(id) }
+                if r.state == ReportState.skipped.rawValue { summary.skipped.append(id) }
+            }
+        }
+        return summary
+    }
+}

@@ -1,0 +1,169 @@
+public import Config
+
+/// The trusted `.stepgate/stepgate.yaml` of a repository, read from the target branch's tip in the bot's mirror
+/// (never from the change under review).
+public enum TrustedConfiguration: Sendable, Equatable {
+    case config(RepositoryConfig)
+    /// The branch has no `.stepgate/stepgate.yaml`: nothing is triggered.
+    case absent
+    /// The branch's configuration does not load (one line); nothing is triggered.
+    case invalid(String)
+}
+
+/// An execution the store knows for a review.
+public struct KnownExecution: Sendable, Hashable {
+    public var executionID: String
+    public var target: ReviewTarget
+    public var workflow: String
+    /// Still running (or waiting for an approval): may be cancelled.
+    public var isRunning: Bool
+
+    public init(executionID: String, target: ReviewTarget, workflow: String, isRunning: Bool) {
+        self.executionID = executionID
+        self.target = target
+        self.workflow = workflow
+        self.isRunning = isRunning
+    }
+}
+
+/// What the store already knows about one review.
+public struct TriggerKnowledge: Sendable, Equatable {
+    public var executions: [KnownExecution]
+    /// Dedupe keys already claimed (workflow starts and validations).
+    public var claimedKeys: Set<String>
+
+    public init(executions: [KnownExecution] = [], claimedKeys: Set<String> = []) {
+        self.executions = executions
+        self.claimedKeys = claimedKeys
+    }
+}
+
+/// One thing the engine should do for a snapshot.
+public enum TriggerAction: Sendable, Equatable {
+    /// Start `workflow` on the snapshot's revision, after claiming `dedupeKey`.
+    case start(workflow: String, dedupeKey: String)
+    /// Cancel a running execution and say why on the revision it ran for.
+    case cancel(executionID: String, target: ReviewTarget, reason: String)
+    /// Validate the revision's `.stepgate/` files and comment the errors, after claiming `dedupeKey`.
+    case validate(dedupeKey: String)
+    /// Decide the pending approvals of a running execution on the current revision, by these voters.
+    case approve(executionID: String, voters: [String])
+    /// Nothing to do, and why (logged at debug level).
+    case skip(reason: String)
+}
+
+/// The pure trigger decision: snapshot + trusted configuration + what the store knows → actions.
+///
+/// No I/O, no clock: every rule is unit-tested without a network.
+/// - A closed review cancels every running execution for it.
+/// - A newer revision cancels running executions of older revisions.
+/// - A running execution whose workflow's trigger no longer matches the current revision's labels (a vote was
+///   removed) is cancelled.
+/// - Each workflow whose trigger matches the current revision starts once per (server, review, revision, workflow).
+/// - A revision that edits `.stepgate/` is validated once.
+/// - Running executions on the current revision receive the approvals the platform recognised.
+public enum TriggerDecider {
+    public static func decide(
+        snapshot: ReviewSnapshot, configuration: TrustedConfiguration, knowledge: TriggerKnowledge, approvalVoters: [String] = []
+    ) -> [TriggerAction] {
+        var actions: [TriggerAction] = []
+        let current = snapshot.target
+        let config: RepositoryConfig?
+        if case .config(let c) = configuration { config = c } else { config = nil }
+        let matching = snapshot.isOpen ? matchingWorkflows(snapshot: snapshot, config: config) : []
+        let matchingNames = Set(matching.map(\.name))
+
+        for e in knowledge.executions where e.isRunning {
+            if !snapshot.isOpen {
+                actions.append(
+                    .cancel(
+                        executionID: e.executionID, target: e.target,
+                        reason: "the review was closed (\((snapshot.status ?? "closed").lowercased()))"))
+            } else if e.target.revisionNumber < current.revisionNumber {
+                actions.append(
+                    .cancel(
+                        executionID: e.executionID, target: e.target,
+                        reason: "superseded by patch set \(current.revisionNumber)"))
+            } else if e.target.revisionNumber == current.revisionNumber, config != nil, !matchingNames.contains(e.workflow) {
+                actions.append(
+                    .cancel(
+                        executionID: e.executionID, target: e.target,
+                        reason: "its trigger no longer holds on patch set \(current.revisionNumber) (a vote was removed)"))
+            } else if e.target.revisionNumber == current.revisionNumber, !approvalVoters.isEmpty {
+                actions.append(.approve(executionID: e.executionID, voters: approvalVoters))
+            }
+        }
+        guard snapshot.isOpen else {
+            if actions.isEmpty { actions.append(.skip(reason: "the review is not open")) }
+            return actions
+        }
+        if snapshot.touchesStepgate && !knowledge.claimedKeys.contains(current.validationKey) {
+            actions.append(.validate(dedupeKey: current.validationKey))
+        }
+        switch configuration {
+        case .absent:
+            actions.append(.skip(reason: "the target branch has no .stepgate/stepgate.yaml"))
+        case .invalid(let problem):
+            actions.append(.skip(reason: "the target branch's configuration does not load: \(problem)"))
+        case .config:
+            if matching.isEmpty { actions.append(.skip(reason: "no workflow's trigger matches")) }
+            for workflow in matching {
+                let key = current.dedupeKey(workflow: workflow.name)
+                if knowledge.claimedKeys.contains(key) {
+                    actions.append(.skip(reason: "workflow \(workflow.name) already started for this revision"))
+                } else {
+                    actions.append(.start(workflow: workflow.name, dedupeKey: key))
+                }
+            }
+        }
+        return actions
+    }
+
+    static func matchingWorkflows(snapshot: ReviewSnapshot, config: RepositoryConfig?) -> [WorkflowConfig] {
+        guard let config else { return [] }
+        switch snapshot.target.platform {
+        case "phabricator":
+            guard let status = snapshot.status.flatMap(PhabricatorStatus.init(rawValue:)) else { return [] }
+            return config.workflows(forPhabricatorStatus: status)
+        default:
+            return config.workflows(forGerritLabels: snapshot.labels, branch: snapshot.branch)
+        }
+    }
+}
+
+/// Where an execution's report stands (the bot's `reports` table).
+public enum ReportState: String, Sendable, Hashable, CaseIterable {
+    /// Not reported yet (the execution may still be running).
+    case pending
+    /// A post was attempted; whether it reached the server is unknown until checked.
+    case posting
+    case posted
+    /// Not posted: the revision was no longer current, or the review closed.
+    case skipped
+    /// The execution was cancelled (notice posted instead).
+    case cancelled
+}
+
+/// What to do with a finished execution's report.
+public enum ReportAction: Sendable, Equatable {
+    case post
+    /// A previous attempt may have reached the server: ask it before posting again.
+    case checkThenPost
+    case skipStale(reason: String)
+    case nothing
+}
+
+/// The pure report decision.
+public enum ReportDecider {
+    /// - Parameters:
+    ///   - state: the stored report state.
+    ///   - isCurrent: whether the triggering revision is still current and the review open.
+    public static func decide(state: ReportState, isCurrent: Bool) -> ReportAction {
+        switch state {
+        case .posted, .skipped, .cancelled: return .nothing
+        case .pending, .posting:
+            guard isCurrent else { return .skipStale(reason: "the revision is no longer current (or the review closed)") }
+            return state == .posting ? .checkThenPost : .post
+        }
+    }
+}
