@@ -71,6 +71,7 @@ let package = Package(
                 "StatesLanguage", "YAMLLoader", "Config", "Git", "Store", "Runtime", "Hooks", "ReviewClients", "Bot",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage", "Runtime", "Store"]),
