@@ -34,6 +34,7 @@ conformance:
 bench: release
 	$(SWIFT) build -c release --product stepgate-bench
 	python3 scripts/bench.py
+	python3 scripts/bench_bot.py --binary $(RELEASE_BIN)
 
 clean:
 	rm -rf .build
