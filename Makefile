@@ -19,10 +19,12 @@ release: deps
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-# Unit and integration tests, then the AWS-recorded ASL conformance corpus.
+# Unit and integration tests, then the AWS-recorded ASL conformance corpus. Tests run one at a
+# time: many drive real processes, pushes and servers, and timing assertions (timeouts, process
+# group kills) must not compete with them for the two cores.
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test
+	$(SWIFT) test --no-parallel
 	@$(MAKE) --no-print-directory conformance BIN=$(DEBUG_BIN)
 
 BIN ?= $(RELEASE_BIN)

@@ -121,9 +121,7 @@ public struct FileExecutionRecorder: ExecutionRecorder {
     }
 
     static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
+        ISO8601.format(Date())
     }
 }
 

@@ -1,4 +1,5 @@
 public import Foundation
+import StatesLanguage
 internal import GRDB
 internal import Crypto
 
@@ -255,10 +256,7 @@ public struct AuditLog: Sendable {
     }
 
     static func timeText(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: date)
+        ISO8601.format(date)
     }
 }
 

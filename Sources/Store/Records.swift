@@ -85,22 +85,8 @@ public struct StoredEvent: Sendable, Equatable {
     }
 }
 
-/// The latest checkpoint of an execution (the engine's `Checkpoint`, as stored).
-public struct StoredCheckpoint: Sendable, Equatable {
-    public var stateName: String?
-    public var input: JSON
-    public var variables: [String: JSON]
-    public var eventCount: Int
-    public var transitions: Int
-
-    public init(stateName: String?, input: JSON, variables: [String: JSON], eventCount: Int, transitions: Int) {
-        self.stateName = stateName
-        self.input = input
-        self.variables = variables
-        self.eventCount = eventCount
-        self.transitions = transitions
-    }
-}
+/// The latest checkpoint of an execution: the engine's own ``Checkpoint``, as stored.
+public typealias StoredCheckpoint = Checkpoint
 
 /// A finished task as remembered for replay.
 public enum TaskOutcome: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import Foundation
 internal import GRDB
-import StatesLanguage
+public import StatesLanguage
 
 extension SQLiteStore {
     // MARK: Executions

@@ -21,6 +21,7 @@ enum Benchmarks {
         case "validate": result = validate(states: n)
         case "durable": result = await durable(executions: n)
         case "spawn": result = spawn(times: n)
+        case "command": result = await command(times: n)
         default:
             FileHandle.standardError.write(Data("unknown benchmark \(mode)\n".utf8))
             exit(2)
@@ -183,6 +184,23 @@ enum Benchmarks {
             ("seconds", .double(seconds)), ("executionsPerSecond", .double(Double(executions) / seconds)),
             ("millisecondsPerExecution", .double(seconds * 1000 / Double(executions))),
             ("databaseBytes", .int(databaseBytes)),
+        ])
+    }
+
+    /// One `stepgate:command` task running `true`, `times` times, without an execution or a store.
+    static func command(times: Int) async -> JSONObject {
+        let directory = FileManager.default.temporaryDirectory.path
+        let tasks = StepgateTaskExecutor(
+            configuration: .init(workspace: .directory(directory), context: TriggerContext(kind: .manual, repository: "bench")))
+        let request = TaskRequest(
+            resource: "stepgate:command", input: ["command": ["true"]], credentials: nil, timeoutSeconds: 30,
+            heartbeatSeconds: nil, stateName: "Check", executionID: "bench", key: "/Check#0", attempt: 0, context: .null)
+        let start = DispatchTime.now()
+        for _ in 0..<times { _ = try? await tasks.execute(request) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return JSONObject([
+            ("benchmark", "command"), ("times", .int(times)), ("seconds", .double(seconds)),
+            ("millisecondsPerTask", .double(seconds * 1000 / Double(times))),
         ])
     }
 

@@ -494,3 +494,16 @@ final class CheckpointRecorder: ExecutionObserver, @unchecked Sendable {
         #expect(resumed.history.first?.id == checkpoint.eventCount + 1)
     }
 }
+
+@Suite struct TimestampFormatTests {
+    @Test(arguments: [0.0, 1_700_000_000.123, 951_782_400.5, -86_400.25, 4_102_444_799.999, 1_709_251_199.0])
+    func matchesFoundationsFormatter(seconds: Double) async throws {
+        // The history's timestamps against Foundation's ISO 8601 formatter, through an execution.
+        let clock = VirtualClock(start: Date(timeIntervalSince1970: seconds))
+        let result = try await execute(["StartAt": "A", "States": ["A": ["Type": "Succeed"]]], clock: clock)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let expected = formatter.string(from: Date(timeIntervalSince1970: seconds))
+        #expect(result.history.first?.json["timestamp"] == .string(expected))
+    }
+}

@@ -141,7 +141,7 @@ public struct DurableExecutions: Sendable {
                 return r
             }
             result = await interpreter.resume(
-                from: stored.checkpoint(), executionInput: record.input, startTime: record.started)
+                from: stored, executionInput: record.input, startTime: record.started)
         } else {
             // Died before the first transition was written: start over (finished tasks are remembered).
             result = await interpreter.run(input: record.input)

@@ -39,7 +39,7 @@ final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
     }
 
     func checkpoint(_ checkpoint: Checkpoint) {
-        enqueue(checkpoint: StoredCheckpoint(checkpoint), finalEnding: checkpoint.stateName == nil)
+        enqueue(checkpoint: checkpoint, finalEnding: checkpoint.stateName == nil)
     }
 
     /// Writes whatever is still buffered (the events after the last checkpoint) with `ending`.

@@ -271,6 +271,9 @@ private struct OutputLoop {
                 if let h = spec.heartbeat, now - lastOutput >= h { stop = .heartbeat; break }
             }
             var wait = 0.1
+            // Both pipes closed: the child is exiting; look again soon rather than sleeping
+            // through the poll interval (a short command would otherwise cost up to 100 ms).
+            if !stdoutOpen && !stderrOpen { wait = 0.0005 }
             if let deadline { wait = min(wait, deadline - now) }
             if let h = spec.heartbeat { wait = min(wait, lastOutput + h - now) }
             var fds: [pollfd] = []
@@ -278,7 +281,7 @@ private struct OutputLoop {
             if stderrOpen { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
             fds.append(pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0))
             if stdinFD >= 0 { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
-            let n = poll(&fds, nfds_t(fds.count), Int32(max(0, wait) * 1000) + 1)
+            let n = poll(&fds, nfds_t(fds.count), wait < 0.001 ? 1 : Int32(max(0, wait) * 1000) + 1)
             if n < 0 && errno != EINTR { break }
             var cancelled = false
             for p in fds where p.revents != 0 {

@@ -105,6 +105,22 @@ public struct TaskRequest: Sendable {
     public var attempt: Int
     /// The context object as the task saw it.
     public var context: JSON
+
+    public init(
+        resource: String, input: JSON, credentials: JSON? = nil, timeoutSeconds: Int? = nil, heartbeatSeconds: Int? = nil,
+        stateName: String, executionID: String, key: String, attempt: Int = 0, context: JSON = .null
+    ) {
+        self.resource = resource
+        self.input = input
+        self.credentials = credentials
+        self.timeoutSeconds = timeoutSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.stateName = stateName
+        self.executionID = executionID
+        self.key = key
+        self.attempt = attempt
+        self.context = context
+    }
 }
 
 /// Carries out Task states. Failures are thrown as ``ExecutionError`` (any other error becomes

@@ -161,7 +161,7 @@ public enum HistoryEventType: String, Sendable, CaseIterable {
 }
 
 /// Where an execution is between two top-level transitions: enough to resume it.
-public struct Checkpoint: Sendable {
+public struct Checkpoint: Sendable, Equatable {
     /// The state about to be entered (nil when the execution has finished).
     public var stateName: String?
     /// Its raw input.
@@ -190,16 +190,46 @@ public protocol ExecutionObserver: Sendable {
     func checkpoint(_ checkpoint: Checkpoint)
 }
 
-enum ISO8601 {
+/// RFC 3339 timestamps as AWS prints them (UTC, milliseconds) and as ASL accepts them.
+public enum ISO8601 {
     /// `2024-01-02T03:04:05.678Z`, the form AWS prints and the context object carries.
-    static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+    ///
+    /// Computed directly (days to civil date) rather than through a date formatter: every
+    /// persisted history event carries one, and building a formatter costs far more than this.
+    public static func format(_ date: Date) -> String {
+        let totalMillis = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = totalMillis / 1000
+        var millis = totalMillis % 1000
+        if millis < 0 {
+            millis += 1000
+            seconds -= 1
+        }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 {
+            secondOfDay += 86_400
+            days -= 1
+        }
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
+            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "." + pad(millis, 3) + "Z"
     }
 
     /// Parses an RFC 3339 timestamp as ASL requires: date, `T`, time, and a zone (`Z` or an offset).
-    static func parse(_ text: String) -> Date? {
+    public static func parse(_ text: String) -> Date? {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let d = f.date(from: text) { return d }

@@ -352,4 +352,9 @@ extension ExecutionError {
     /// A Fail state without Cause: the cause is absent, not empty.
     var causeIsAbsent: Bool { cause == ExecutionError.absentCause }
     static let absentCause = "\u{0}absent"
+
+    /// The `{"Error", "Cause"}` object a Catch hands to its ResultPath or Output.
+    var catchOutput: JSON {
+        .object(JSONObject([("Error", .string(error)), ("Cause", .string(causeIsAbsent ? "" : cause))]))
+    }
 }

@@ -148,20 +148,14 @@ extension ExecutionRun {
                 return (output, state.next)
             } catch {
                 if error.isUncatchable { throw error }
-                if let delay = retryDelay(state, error, &retryCounts) {
+                if try await retryAfterBackoff(state, error, &retryCounts) {
                     attempt += 1
-                    do { try await env.clock.sleep(seconds: delay) } catch {
-                        throw ExecutionError("States.Runtime", "The execution was cancelled")
-                    }
                     continue
                 }
                 guard let c = state.catchers.firstIndex(where: { Self.matches($0.errorEquals, error.error) }) else {
                     throw error
                 }
-                var errorOutput = JSONObject()
-                errorOutput["Error"] = .string(error.error)
-                errorOutput["Cause"] = .string(error.causeIsAbsent ? "" : error.cause)
-                let errorValue = JSON.object(errorOutput)
+                let errorValue = error.catchOutput
                 var withError = scope
                 withError.states["errorOutput"] = errorValue
                 let handler = c < spec.catchers.count ? spec.catchers[c] : JSONataCatch()

@@ -30,20 +30,14 @@ extension ExecutionRun {
                 return (output, state.next)
             } catch {
                 if error.isUncatchable { throw error }
-                if let delay = retryDelay(state, error, &retryCounts) {
+                if try await retryAfterBackoff(state, error, &retryCounts) {
                     attempt += 1
-                    do { try await env.clock.sleep(seconds: delay) } catch {
-                        throw ExecutionError("States.Runtime", "The execution was cancelled")
-                    }
                     continue
                 }
                 guard let catcher = state.catchers.first(where: { Self.matches($0.errorEquals, error.error) }) else {
                     throw error
                 }
-                var errorOutput = JSONObject()
-                errorOutput["Error"] = .string(error.error)
-                errorOutput["Cause"] = .string(error.causeIsAbsent ? "" : error.cause)
-                let errorValue = JSON.object(errorOutput)
+                let errorValue = error.catchOutput
                 var s = initial
                 s.input = errorValue
                 try assign(catcher.assign, result: errorValue, scope: s, variables: &variables)
@@ -65,6 +59,16 @@ extension ExecutionRun {
         if retrier.fullJitter { delay = delay * Double(env.random() % 1_000_001) / 1_000_000 }
         retryCounts[r] += 1
         return delay
+    }
+
+    /// Sleeps out the delay of the retrier that matches `error`, if one still has attempts left;
+    /// true when the state should be tried again.
+    func retryAfterBackoff(_ state: State, _ error: ExecutionError, _ counts: inout [Int]) async throws(ExecutionError) -> Bool {
+        guard let delay = retryDelay(state, error, &counts) else { return false }
+        do { try await env.clock.sleep(seconds: delay) } catch {
+            throw ExecutionError("States.Runtime", "The execution was cancelled")
+        }
+        return true
     }
 
     /// Whether an ErrorEquals list matches an error name. `States.ALL` matches everything but
