@@ -8,6 +8,6 @@ struct Stepgate: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, RunCommand.self, ExecutionsCommand.self, AuditCommand.self, HookCommand.self,
-            HooksCommand.self, IdentityCommand.self,
+            HooksCommand.self, IdentityCommand.self, BotCommand.self,
         ])
 }

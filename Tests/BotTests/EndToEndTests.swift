@@ -1,0 +1,250 @@
+import Foundation
+import NIOHTTP1
+import ReviewFakes
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `stepgate` binary against the Gerrit fake (HTTP on 127.0.0.1), a real served git repository (file://)
+/// and a real SQLite store.
+@Suite(.serialized) struct EndToEndTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var binary: String { packageRoot.appendingPathComponent(".build/debug/stepgate").path }
+
+    /// A served repository `served/demo` with a trusted configuration on `main`, a change pushed to
+    /// `refs/changes/01/1/1`, and a bot.yaml pointing at the fake.
+    struct World {
+        let dir: URL
+        let fake: FakeServer
+        var config: String { dir.appendingPathComponent("bot.yaml").path }
+        var served: String { dir.appendingPathComponent("served/demo").path }
+        var work: String { dir.appendingPathComponent("work").path }
+
+        static func make(command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#, roles: String = "", credentials: String = "") async throws -> World {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let fake = try FakeServer("gerrit_fake.py")
+            let world = World(dir: dir, fake: fake)
+            try world.git(["init", "-q", "-b", "main", world.work])
+            let definition = """
+                {"StartAt": "Lint", "States": {"Lint": {"Type": "Task", "Resource": "stepgate:command",
+                  "Parameters": {"command": ["sh", "-c", \(jsonString(command))]}\(credentials), "End": true}}}
+                """
+            try world.write(".stepgate/workflows/check.asl.json", definition)
+            try world.write(
+                ".stepgate/stepgate.yaml",
+                """
+                version: 1
+                workflows:
+                  check:
+                    definition: workflows/check.asl.json
+                    on:
+                      gerrit: {labels: {Code-Review: 2}, branches: [main]}
+                    report: {vote: Verified}
+                """)
+            try world.write("src/a.txt", "one\n")
+            try world.commit("trusted configuration")
+            try world.git(["init", "-q", "--bare", world.served])
+            try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+            try world.git(["-C", world.work, "checkout", "-q", "-b", "change"])
+            try world.write("src/a.txt", "one\n\ttwo\n")
+            try world.write("src/b.txt", "b\n")
+            try world.commit("the change")
+            try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/01/1/1"])
+
+            try await fake.control(.POST, "accounts", ["username": "stepbot", "http_password": "secret"])
+            try await fake.control(.POST, "accounts", ["username": "alice"])
+            try await fake.control(
+                .POST, "changes", ["project": "demo", "subject": "the change", "owner": "alice", "files": ["src/a.txt", "src/b.txt"]])
+            let password = try fake.secretFile("password", "secret")
+            try """
+                store: sqlite://\(dir.path)/stepgate.db
+                gerrit:
+                  - name: review
+                    url: \(fake.baseURL)
+                    git-url: file://\(dir.path)/served
+                    username: stepbot
+                    password-file: \(password)
+                    projects: [demo]
+                    poll-interval: 1s
+                repositories:
+                  demo: {path: \(dir.path)/mirror.git, gerrit-project: demo}
+                \(roles)
+                """.write(toFile: world.config, atomically: true, encoding: .utf8)
+            return world
+        }
+
+        static func jsonString(_ s: String) -> String {
+            String(decoding: try! JSONSerialization.data(withJSONObject: [s]), as: UTF8.self).dropFirst().dropLast().description
+        }
+
+        func write(_ path: String, _ text: String) throws {
+            let url = URL(fileURLWithPath: work).appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+
+        func commit(_ message: String) throws {
+            try git(["-C", work, "add", "-A"])
+            try git(["-C", work, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-q", "-m", message])
+        }
+
+        func git(_ arguments: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+            p.arguments = arguments
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw FakeError(message: "git \(arguments) failed") }
+        }
+
+        /// Runs `stepgate bot --config bot.yaml --once`; returns the exit status and stderr.
+        func runOnce(timeout: Double = 30) throws -> (Int32, String) {
+            guard FileManager.default.isExecutableFile(atPath: EndToEndTests.binary) else {
+                throw FakeError(message: "missing \(EndToEndTests.binary): run swift build first")
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+            p.arguments = ["bot", "--config", config, "--once", "--log-level", "debug"]
+            let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: errURL)
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            let deadline = Date().addingTimeInterval(timeout)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+            return (p.terminationStatus, (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        }
+
+        func reviews() async throws -> [[String: Any]] {
+            try await fake.control(.GET, "reviews?change=1") as? [[String: Any]] ?? []
+        }
+
+        func stop() {
+            fake.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    @Test func voteRunsWorkflowAndReportsOnceWithInlineFinding() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        // Nothing voted yet: nothing runs.
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.reviews().isEmpty)
+
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        let reviews = try await world.reviews()
+        #expect(reviews.count == 1, "\(log)")
+        let review = try #require(reviews.first)
+        #expect(review["patch_set"] as? Int == 1)
+        #expect(review["account"] as? String == "stepbot")
+        let input = try #require(review["input"] as? [String: Any])
+        #expect(input["tag"] as? String == "autogenerated:stepgate")
+        #expect((input["labels"] as? [String: Any])?["Verified"] as? Int == 1)
+        #expect((input["message"] as? String)?.contains("workflow check succeeded") == true)
+        let comments = try #require((input["comments"] as? [String: Any])?["src/a.txt"] as? [[String: Any]])
+        #expect(comments.count == 1)
+        #expect(comments.first?["line"] as? Int == 2)
+        #expect((comments.first?["message"] as? String)?.contains("no tabs") == true)
+
+        // The bot's own review bumped `updated`; polling again posts nothing new.
+        (status, log) = try world.runOnce()
+        #expect(status == 0)
+        #expect(try await world.reviews().count == 1, "\(log)")
+    }
+
+    @Test func faultsDuringPollingAndPostingStillReportExactlyOnce() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        try await world.fake.fault(["kind": "status", "status": 503, "path": "/changes/\\?", "count": 1])
+        try await world.fake.fault(["kind": "status", "status": 429, "retry_after": "0", "path": "/changes/\\?", "count": 1])
+        try await world.fake.fault(["kind": "truncate", "path": "/changes/\\?", "count": 1])
+        try await world.fake.fault(["kind": "status", "status": 500, "path": "/review", "count": 1])
+        try await world.fake.fault(["kind": "hang", "seconds": 1, "path": "/changes/demo~1\\?", "count": 1])
+        let (status, log) = try world.runOnce(timeout: 60)
+        #expect(status == 0, "\(log)")
+        #expect(try await world.reviews().count == 1, "\(log)")
+        _ = try world.runOnce()
+        #expect(try await world.reviews().count == 1)
+    }
+
+    @Test func unreachableServerExitsOne() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        try await world.fake.fault(["kind": "status", "status": 500, "path": "/accounts/self", "count": 50])
+        let (status, _) = try world.runOnce(timeout: 60)
+        #expect(status == 1)
+    }
+
+    @Test func killedMidExecutionResumesAndReportsOnce() async throws {
+        // The task sleeps long enough to be killed while it runs.
+        let world = try await World.make(command: #"sleep 3; printf '{"ok":true}'"#)
+        defer { world.stop() }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        var (status, log) = try world.runOnce(timeout: 1.5)  // SIGKILLed after 1.5 s, mid-task
+        #expect(status != 0)
+        #expect(try await world.reviews().isEmpty, "\(log)")
+        (status, log) = try world.runOnce(timeout: 30)
+        #expect(status == 0, "\(log)")
+        #expect(try await world.reviews().count == 1, "\(log)")
+        _ = try world.runOnce()
+        #expect(try await world.reviews().count == 1)
+    }
+
+    @Test func roleDenialIsReportedWithoutRunningTasks() async throws {
+        let world = try await World.make(
+            command: "touch \(FileManager.default.temporaryDirectory.path)/stepgate-should-not-run-$$",
+            roles: "roles:\n  deploy: {allow: {repositories: [other]}}",
+            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        defer { world.stop() }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        let (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        let reviews = try await world.reviews()
+        #expect(reviews.count == 1, "\(log)")
+        let input = reviews.first?["input"] as? [String: Any]
+        #expect((input?["message"] as? String)?.contains("stepgate.RoleDenied") == true, "\(String(describing: input))")
+        #expect((input?["labels"] as? [String: Any])?["Verified"] as? Int == -1)
+    }
+
+    @Test func newPatchSetCancelsTheOldExecutionWithAMessage() async throws {
+        let world = try await World.make(command: #"sleep 6"#)
+        defer { world.stop() }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        _ = try world.runOnce(timeout: 1.5)  // started, then killed while running
+        try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/01/1/2"])
+        try await world.fake.control(.POST, "changes/1/patchsets", ["files": ["src/a.txt", "src/b.txt"]])
+        _ = try world.runOnce(timeout: 8)  // cancels the old one; no vote on patch set 2, nothing new starts
+        let reviews = try await world.reviews()
+        let notices = reviews.filter { ($0["input"] as? [String: Any])?["message"].map { "\($0)" }?.contains("cancelled") == true }
+        #expect(notices.count == 1, "\(reviews)")
+        #expect(notices.first?["patch_set"] as? Int == 1)
+    }
+
+    @Test func stepgateEditGetsValidationComments() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        try world.write(".stepgate/workflows/bad.asl.json", "{\"StartAt\": \"Nope\", \"States\": {}}\n")
+        try world.commit("edit workflows")
+        try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/02/2/1"])
+        try await world.fake.control(
+            .POST, "changes", ["project": "demo", "subject": "edit", "owner": "alice", "files": [".stepgate/workflows/bad.asl.json"]])
+        let (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        let reviews = try await world.fake.control(.GET, "reviews?change=2") as? [[String: Any]] ?? []
+        #expect(reviews.count == 1, "\(log)")
+        let comments = (reviews.first?["input"] as? [String: Any])?["comments"] as? [String: Any]
+        let list = comments?[".stepgate/workflows/bad.asl.json"] as? [[String: Any]] ?? []
+        #expect(!list.isEmpty)
+        #expect(list.allSatisfy { ($0["line"] as? Int ?? 0) >= 1 })
+    }
+}
