@@ -127,7 +127,7 @@ import Glibc
             p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
             p.arguments = ["bot", "--config", config ?? self.config, "--once", "--log-level", "debug"]
             let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
             p.standardError = try FileHandle(forWritingTo: errURL)
             p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             try p.run()

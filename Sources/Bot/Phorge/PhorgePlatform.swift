@@ -384,7 +384,9 @@ public final class PhorgePlatform: ReviewPlatform {
     }
 
     public func hasReported(executionID: String, on target: ReviewTarget, logger: Logger) async throws -> Bool {
-        let me = userPHID ?? (try await client.whoami()).phid
+        var me = userPHID
+        if me == nil { me = try await client.whoami().phid }
+        guard let me else { return false }
         let mine = try await client.searchTransactions(objectIdentifier: target.reviewID, authorPHIDs: [me])
         return mine.contains { $0.authorPHID == me && ($0.text?.contains(executionID) ?? false) }
     }
