@@ -26,14 +26,14 @@ import Glibc
 
         static func make(
             command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#,
-            extraStates: String? = nil, botConfigExtra: String = ""
+            extraStates: String? = nil, botConfigExtra: String = "", env: String = ""
         ) async throws -> World {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-phorge-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let fake = try FakeServer("conduit_fake.py")
             var world = World(dir: dir, fake: fake)
             try world.git(["init", "-q", "-b", "main", world.work])
-            let lint = #"{"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["sh", "-c", \#(jsonString(command))]}, "#
+            let lint = #"{"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["sh", "-c", \#(jsonString(command))]\#(env)}, "#
             let definition =
                 if let extraStates {
                     #"{"StartAt": "Lint", "States": {"Lint": \#(lint)"Next": "Gate"}, \#(extraStates)}}"#
@@ -236,11 +236,33 @@ import Glibc
         }
         #expect(status == 0, "\(log)")
         #expect(try await world.botComments().count == 1, "\(log)")
+        let pending = try await world.fake.control(.GET, "faults") as? [Any] ?? []
+        #expect(pending.isEmpty, "every injected fault was hit: \(pending)")
         let targets = try await world.targets()
         #expect((targets["arcanist.lint"]?["messages"] as? [Any])?.count == 1, "\(targets)")
         #expect((targets["arcanist.unit"]?["messages"] as? [Any])?.count == 1)
         _ = try world.runOnce()
         #expect(try await world.botComments().count == 1)
+    }
+
+    @Test func theWorkflowReceivesThePhorgeTriggerEvent() async throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-event-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let world = try await World.make(
+            command: "echo \"$TRIG|$REV|$TITLE|$AUTHOR|$STATUS|$DIFF|$COMMIT|$BASE|$BRANCH|$BOB|$FILES\" > \(out)",
+            env: #", "env": {"TRIG.$": "$.trigger", "REV.$": "States.Format('{}', $.revision.id)", "TITLE.$": "$.revision.title", "AUTHOR.$": "$.revision.author", "STATUS.$": "$.revision.status", "DIFF.$": "States.Format('{}', $.diff.id)", "COMMIT.$": "$.diff.revision", "BASE.$": "$.diff.base", "BRANCH.$": "$.branch", "BOB.$": "$.reviewers.bob", "FILES.$": "States.JsonToString($.files)"}"#)
+        defer { world.stop() }
+        try await world.accept()
+        let (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        let commit = try world.output(["--git-dir", world.mirror, "rev-parse", "refs/stepgate/phorge/D1/1"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let comments = try await world.botComments()
+        #expect(comments.first?.contains("succeeded") == true, "\(comments)")
+        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(
+            text == "phabricator|1|the change|alice|accepted|1|\(commit)|\(world.base)|main|accepted|[\"src/a.txt\",\"src/b.txt\"]",
+            "\(log)")
     }
 
     @Test func conduitErrorOnPollExitsOneThenRecovers() async throws {
