@@ -265,6 +265,55 @@ import Glibc
             "\(log)")
     }
 
+    /// A crash after the comment reached Phorge but before the store recorded it: the row is left `posting`. The
+    /// next run asks Phorge (transaction.search) and finds its own comment: nothing is posted twice.
+    @Test func crashBetweenPostingAndRecordingNeverDoublePosts() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        try await world.accept()
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.botComments().count == 1, "\(log)")
+        let db = world.dir.appendingPathComponent("stepgate.db").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [db, "UPDATE bot_reports SET state = 'posting'"]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.botComments().count == 1, "\(log)")
+        let searched = try await world.fake.requests(matching: "transaction.search")
+        #expect(!searched.isEmpty)
+        let targets = try await world.targets()
+        #expect((targets["arcanist.lint"]?["messages"] as? [Any])?.count == 1)
+    }
+
+    /// With `staging-url`, the diff comes from the staging area's `refs/tags/phabricator/diff/N`, not from the raw
+    /// diff (here the diff names a base commit the mirror lacks, so applying could not work).
+    @Test func stagingAreaProvidesTheDiffsCommit() async throws {
+        var world = try await World.make()
+        defer { world.stop() }
+        let staging = world.dir.appendingPathComponent("staging.git").path
+        try world.git(["init", "-q", "--bare", staging])
+        try world.git(["-C", world.work, "push", "-q", staging, "change:refs/tags/phabricator/diff/2"])
+        let change = try world.output(["-C", world.work, "rev-parse", "change"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = try String(contentsOfFile: world.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "    poll-interval: 1s\n", with: "    poll-interval: 1s\n    staging-url: file://\(staging)\n")
+            .write(toFile: world.config, atomically: true, encoding: .utf8)
+        let diff = try await world.fake.object(
+            .POST, "revisions/1/diffs", ["diff": world.diffText, "baseCommit": String(repeating: "e", count: 40)])
+        world.diffPHID = diff["diffPHID"] as? String ?? ""
+        try await world.accept()
+        let (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        let local = try world.output(["--git-dir", world.mirror, "rev-parse", "refs/stepgate/phorge/D1/2"])
+        #expect(local.trimmingCharacters(in: .whitespacesAndNewlines) == change)
+        #expect(try await world.botComments().count == 1, "\(log)")
+        #expect((try await world.targets()["arcanist.lint"]?["messages"] as? [Any])?.count == 1)
+    }
+
     @Test func conduitErrorOnPollExitsOneThenRecovers() async throws {
         let world = try await World.make()
         defer { world.stop() }

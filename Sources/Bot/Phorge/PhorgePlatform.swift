@@ -46,6 +46,8 @@ public final class PhorgePlatform: ReviewPlatform {
     private let userNames = Mutex<[String: String]>([:])
     /// Revision PHID → (dateModified, diff PHID, users whose comment command approves the current diff).
     private let commandCache = Mutex<[String: (Int, String, [String])]>([:])
+    /// Diffs this process could not materialise while polling (not retried by polls; ``fetchRevision`` still tries).
+    private let unmaterialisable = Mutex<Set<Int>>([])
 
     public static let openStatuses = ["needs-review", "needs-revision", "changes-planned", "accepted", "draft"]
     public static let lintTargetKey = "arcanist.lint"
@@ -174,10 +176,14 @@ public final class PhorgePlatform: ReviewPlatform {
                 commanders = try await commandApprovers(revision: r, diff: diff)
             }
             var commit: String?
-            if isOpen {
+            if isOpen, !unmaterialisable.withLock({ $0.contains(diff.id) }) {
                 do {
                     commit = try await materialize(revision: r.id, title: r.fields.title, diff: diff, mirror: mirror, logger: logger)
+                } catch let error as ReviewClientError where error.isTransient {
+                    logger.warning(
+                        "could not read the raw diff yet", metadata: ["review": "\(r.monogram)", "error": "\(error)"])
                 } catch {
+                    unmaterialisable.withLock { _ = $0.insert(diff.id) }
                     logger.warning(
                         "could not bring the diff into the mirror yet", metadata: ["review": "\(r.monogram)", "error": "\(error)"])
                 }
