@@ -359,7 +359,7 @@ import Glibc
     }
 
     @Test func commentCommandApprovesAWaitingApproval() async throws {
-        let gate = #""Gate": {"Type": "Task", "Resource": "stepgate:approval", "Parameters": {"approvers": ["carol"], "message": "deploy?"}, "TimeoutSeconds": 600, "End": true}"#
+        let gate = #""Gate": {"Type": "Task", "Resource": "stepgate:approval", "Parameters": {"approvers": ["carol", "stepbot"], "message": "deploy?"}, "TimeoutSeconds": 600, "End": true}"#
         let world = try await World.make(extraStates: gate, botConfigExtra: "    approval-command: \"!ship it\"")
         defer { world.stop() }
         try await world.fake.control(.POST, "users", ["userName": "carol"])
@@ -367,13 +367,18 @@ import Glibc
         var (status, log) = try world.runOnce()
         #expect(status == 0, "\(log)")
         #expect(try await world.botComments().isEmpty, "waiting for carol: \(log)")
-        // bob's accept does not approve (not an approver); carol's comment command does.
+        // bob's accept does not approve (not an approver), nor does the bot's own comment (ignored though it is listed);
+        // carol's comment command does.
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "stepbot", "content": "!ship it"])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.botComments().count == 1, "only the bot's own comment: \(log)")
         try await world.fake.control(.POST, "revisions/1/comments", ["author": "carol", "content": "looks fine\n!ship it"])
         (status, log) = try world.runOnce()
         #expect(status == 0, "\(log)")
         let comments = try await world.botComments()
-        #expect(comments.count == 1, "\(log)")
-        #expect(comments.first?.contains("workflow check succeeded") == true, "\(comments)")
+        #expect(comments.count == 2, "\(log)")
+        #expect(comments.last?.contains("workflow check succeeded") == true, "\(comments)")
     }
 
     @Test func badTokenFailsThePoll() async throws {
