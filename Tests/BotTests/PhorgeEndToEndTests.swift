@@ -1,5 +1,8 @@
+import Bot
 import Foundation
+import Logging
 import NIOHTTP1
+import ReviewClients
 import ReviewFakes
 import Testing
 
@@ -416,5 +419,45 @@ import Glibc
         #expect(status == 0, "\(log)")
         #expect(try await phorge.botComments().count == 1, "\(log)")
         #expect(try await gerrit.reviews().count == 1, "\(log)")
+    }
+}
+
+/// The platform in-process against the fake: paging, cursor, snapshots.
+@Suite struct PhorgePollingTests {
+    @Test func pollsEveryPageAndAdvancesTheCursorOnTheServersClock() async throws {
+        let world = try await PhorgeEndToEndTests.World.make()
+        defer { world.stop() }
+        for i in 2...3 {
+            try await world.fake.control(
+                .POST, "revisions",
+                ["author": "alice", "title": "change \(i)", "repository": "DEMO", "diff": world.diffText, "baseCommit": world.base])
+        }
+        try await world.accept()
+        let configuration = try BotConfiguration.load(path: world.config)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        try await ReviewHTTP.withHTTPClient { http in
+            let platform = try PhorgePlatform(
+                configuration: configuration.phabricator[0], repositories: configuration.repositories, httpClient: http,
+                pageSize: 1, logger: logger)
+            try await platform.prepare(logger: logger)
+            let batch = try await platform.poll(cursors: [:], logger: logger)
+            #expect(batch.snapshots.map(\.target.reviewID).sorted() == ["D1", "D2", "D3"])
+            let newest = try #require(batch.cursors["rDEMO"].flatMap { Int($0) })
+            let d1 = try await world.revision(1)
+            #expect(newest == d1["dateModified"] as? Int, "the accept made D1 the newest")
+            let snapshot = try #require(batch.snapshots.first { $0.target.reviewID == "D1" })
+            #expect(snapshot.status == "accepted")
+            #expect(snapshot.approvers == ["bob"])
+            #expect(snapshot.files == ["src/a.txt", "src/b.txt"])
+            #expect(snapshot.branch == "main")
+            #expect(snapshot.target.revisionID == world.diffPHID)
+            #expect(snapshot.revisionSHA?.count == 40)
+            let pages = try await world.fake.requests(matching: "revision.search")
+            #expect(pages.count >= 3, "one revision per page")
+            // Later polls: everything modified since cursor - overlap, closed revisions included.
+            try await world.fake.control(.POST, "revisions/2/status", ["status": "abandoned"])
+            let again = try await platform.poll(cursors: batch.cursors, logger: logger)
+            #expect(again.snapshots.contains { $0.target.reviewID == "D2" && !$0.isOpen })
+        }
     }
 }
