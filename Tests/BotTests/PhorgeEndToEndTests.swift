@@ -199,7 +199,10 @@ import Glibc
         #expect(lintTarget["status"] as? String == "target/passed")
         let unitMessages = unitTarget["messages"] as? [[String: Any]] ?? []
         #expect(unitMessages.count == 1)
-        #expect((unitMessages.first?["unit"] as? [[String: Any]])?.first?["result"] as? String == "pass")
+        let units = unitMessages.first?["unit"] as? [[String: Any]] ?? []
+        #expect(units.count == 1, "one unit result per Task state")
+        #expect(units.first?["name"] as? String == "Lint")
+        #expect(units.first?["result"] as? String == "pass")
         #expect(unitTarget["status"] as? String == "target/passed")
 
         // The diff was applied onto its base in memory: its commit is in the mirror, with both files.

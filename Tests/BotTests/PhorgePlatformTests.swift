@@ -70,6 +70,19 @@ struct PhorgePlatformTests {
         #expect(PhorgePlatform.lintSeverity("warning") == "warning")
     }
 
+    @Test func unitResultsArePerTaskState() {
+        var report = OutcomeReport(executionID: "e", workflow: "check", status: "FAILED", error: "States.TaskFailed", cause: "exit 1", failedState: "Test")
+        report.tasks = [TaskOutcome(state: "Lint", succeeded: true), TaskOutcome(state: "Test", succeeded: false, error: "States.TaskFailed", cause: "exit 1")]
+        let units = PhorgePlatform.units(report)
+        #expect(units.map(\.name) == ["Lint", "Test"])
+        #expect(units.map(\.result) == ["pass", "fail"])
+        #expect(units[1].details == "States.TaskFailed: exit 1")
+        // No task ran (a role denial): one failing result for the workflow.
+        let denied = OutcomeReport(executionID: "e", workflow: "check", status: "FAILED", error: "stepgate.RoleDenied", cause: "no")
+        #expect(PhorgePlatform.units(denied).map(\.name) == ["check"])
+        #expect(PhorgePlatform.units(denied).map(\.result) == ["fail"])
+    }
+
     @Test func approvalVotersAreAcceptersAndCommandAuthors() throws {
         let p = try Self.platform()
         let target = ReviewTarget(

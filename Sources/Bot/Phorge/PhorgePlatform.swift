@@ -446,16 +446,32 @@ public final class PhorgePlatform: ReviewPlatform {
         findings.map { "- \($0.path)\($0.line.map { ":\($0)" } ?? ""): \($0.message)" }.joined(separator: "\n")
     }
 
+    /// Unit results: one per Task state (name = the state, pass|fail, the error and cause as details); an execution
+    /// that ran no task (a role denial, a missing definition) gets one for the workflow.
+    static func units(_ report: OutcomeReport) -> [HarbormasterUnitResult] {
+        func details(_ error: String?, _ cause: String?) -> String? {
+            let parts = [error, cause.map { String($0.prefix(2000)) }].compactMap { $0 }
+            return parts.isEmpty ? nil : parts.joined(separator: ": ")
+        }
+        var units = report.tasks.map { task in
+            HarbormasterUnitResult(
+                name: task.state, result: task.succeeded ? "pass" : "fail", namespace: "stepgate/\(report.workflow)",
+                engine: "stepgate", details: details(task.error, task.cause))
+        }
+        if units.isEmpty || (!report.succeeded && !report.tasks.contains { !$0.succeeded }) {
+            units.append(
+                HarbormasterUnitResult(
+                    name: report.succeeded ? report.workflow : (report.failedState ?? report.workflow),
+                    result: report.succeeded ? "pass" : "fail", namespace: "stepgate/\(report.workflow)", engine: "stepgate",
+                    duration: report.duration, details: details(report.error, report.cause)))
+        }
+        return units
+    }
+
     public func report(_ report: OutcomeReport, on target: ReviewTarget, logger: Logger) async throws {
-        var details: [String] = []
-        if let error = report.error { details.append(error) }
-        if let cause = report.cause { details.append(String(cause.prefix(2000))) }
-        let unit = HarbormasterUnitResult(
-            name: report.succeeded ? report.workflow : (report.failedState ?? report.workflow), result: report.succeeded ? "pass" : "fail",
-            namespace: "stepgate/\(report.workflow)", engine: "stepgate", duration: report.duration,
-            details: details.isEmpty ? nil : details.joined(separator: ": "))
         let elsewhere = try await sendResults(
-            findings: report.findings, workflow: report.workflow, succeeded: report.succeeded, unit: [unit], on: target, logger: logger)
+            findings: report.findings, workflow: report.workflow, succeeded: report.succeeded, unit: Self.units(report),
+            on: target, logger: logger)
         var message = report.message
         if elsewhere.count < report.findings.count {
             message += "\nFindings are shown inline as lint results of diff \(target.revisionNumber)."
