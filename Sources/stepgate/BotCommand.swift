@@ -56,7 +56,14 @@ struct BotCommand: AsyncParsableCommand {
                 }
             }
             for server in configuration.phabricator {
-                logger.warning("phabricator servers are not supported by this build yet; skipped", metadata: ["server": "\(server.name)"])
+                do {
+                    platforms.append(
+                        try PhorgePlatform(
+                            configuration: server, repositories: configuration.repositories, httpClient: http, logger: logger))
+                } catch {
+                    Terminal.printError("stepgate: error: phabricator server \(server.name): \(error)")
+                    throw ExitCode(2)
+                }
             }
             let engine = BotEngine(configuration: configuration, store: store, platforms: platforms, logger: logger)
             if once {

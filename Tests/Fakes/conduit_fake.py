@@ -24,7 +24,8 @@ Phorge) and Phorge's source:
 
 Methods: user.whoami, conduit.ping, differential.revision.search, differential.diff.search,
 differential.changeset.search, differential.getrawdiff, differential.revision.edit, harbormaster.queryautotargets,
-harbormaster.sendmessage, harbormaster.target.search, diffusion.repository.search.
+harbormaster.sendmessage, harbormaster.target.search, diffusion.repository.search, transaction.search (the
+revision's comment transactions, newest first; constraints phids/authorPHIDs), user.search (phids, usernames).
 
 Extra fault kind: {"kind": "conduit_error", "code": "ERR-CONDUIT-CORE", "info": "..."} answers HTTP 200 with that
 error envelope. (Conduit itself always answers 200; "status" faults model a proxy in front of it: 500/502/503.)
@@ -80,6 +81,8 @@ METHODS = {
     "differential.revision.edit": ["transactions", "objectIdentifier"],
     "harbormaster.queryautotargets": ["objectPHID", "targetKeys"],
     "harbormaster.sendmessage": ["receiver", "buildTargetPHID", "type", "unit", "lint"],
+    "transaction.search": ["objectIdentifier", "objectType", "constraints", "before", "after", "limit"],
+    "user.search": SEARCH_PARAMS,
 }
 EDIT_TYPES = ["update", "title", "author", "summary", "testPlan", "reviewers.add", "reviewers.remove",
               "reviewers.set", "repositoryPHID", "projects.add", "projects.remove", "projects.set",
@@ -406,6 +409,44 @@ class ConduitApp(fakecommon.App):
                "buildPHIDs": lambda r, v: r["buildPHID"] in v}
         orders = {"newest": lambda r: r["id"], "oldest": lambda r: r["id"]}
         return self.search(p, list(self.state["targets"].values()), fns, orders, t_json)
+
+    def m_user_search(self, p, actor):
+        def u_json(u, att):
+            return {"id": u["id"], "type": "USER", "phid": u["phid"], "fields": {
+                "username": u["userName"], "realName": u["realName"], "roles": ["verified", "approved", "activated"],
+                "dateCreated": 0, "dateModified": 0, "policy": {"view": "public", "edit": "no-one"}},
+                "attachments": {}}
+
+        rows = [dict(u, id=i + 1) for i, u in enumerate(self.state["users"].values())]
+        fns = {"ids": lambda r, v: r["id"] in [int(x) for x in v], "phids": lambda r, v: r["phid"] in v,
+               "usernames": lambda r, v: r["userName"] in v}
+        orders = {"newest": lambda r: r["id"], "oldest": lambda r: r["id"]}
+        return self.search(p, rows, fns, orders, u_json)
+
+    def m_transaction_search(self, p, actor):
+        ident = p.get("objectIdentifier")
+        if not ident:
+            raise ConduitError("ERR-CONDUIT-CORE", 'When calling "transaction.search", you must provide an object to '
+                                                   'retrieve transactions for.')
+        rev = self.find_revision(ident)
+        if rev is None:
+            raise ConduitError("ERR-CONDUIT-CORE", 'No object "%s" exists.' % ident)
+        rows = []
+        for i, c in enumerate(rev["comments"]):
+            rows.append({"id": i + 1, "phid": "PHID-XACT-DREV-%s%010d" % (rev["phid"][-6:], i + 1),
+                         "authorPHID": c["authorPHID"], "content": c["content"], "date": c["date"]})
+
+        def x_json(x, att):
+            return {"id": x["id"], "phid": x["phid"], "type": "comment", "authorPHID": x["authorPHID"],
+                    "objectPHID": rev["phid"], "dateCreated": x["date"], "dateModified": x["date"], "groupID": "g",
+                    "comments": [{"id": x["id"], "phid": "PHID-XCMT-%d" % x["id"], "version": 1,
+                                  "authorPHID": x["authorPHID"], "dateCreated": x["date"],
+                                  "dateModified": x["date"], "removed": False, "content": {"raw": x["content"]}}],
+                    "fields": {}}
+
+        fns = {"phids": lambda r, v: r["phid"] in v, "authorPHIDs": lambda r, v: r["authorPHID"] in v}
+        orders = {"newest": lambda r: r["id"]}
+        return self.search(p, rows, fns, orders, x_json)
 
     def m_differential_getrawdiff(self, p, actor):
         did = p.get("diffID")

@@ -52,6 +52,9 @@ public struct PhabricatorServerConfiguration: Sendable, Hashable {
     /// Repository callsigns or PHIDs polled (nil: every repository of ``BotConfiguration/repositories`` with a
     /// `phabricator-repository`).
     public var repositories: [String]?
+    /// A comment line that approves a waiting `stepgate:approval` (`approval-command`, default `!stepgate approve`),
+    /// besides an accept by an allowed reviewer.
+    public var approvalCommand: String = "!stepgate approve"
 
     public init(
         name: String, url: String, tokenFile: String, pollInterval: Duration = .seconds(10), overlap: Duration = .seconds(120),
@@ -296,17 +299,18 @@ private struct BotConfigurationParser {
                     guard
                         let o = self.object(
                             item, path,
-                            allowed: ["name", "url", "token-file", "poll-interval", "overlap", "staging-url", "repositories"],
+                            allowed: ["name", "url", "token-file", "poll-interval", "overlap", "staging-url", "repositories", "approval-command"],
                             required: ["name", "url", "token-file"])
                     else { continue }
                     let name = string(o, "name", path) ?? ""
                     if !name.isEmpty && !names.insert(name).inserted { error("duplicate server name '\(name)'", path + [.key("name")]) }
-                    configuration.phabricator.append(
-                        PhabricatorServerConfiguration(
-                            name: name, url: string(o, "url", path) ?? "", tokenFile: string(o, "token-file", path) ?? "",
-                            pollInterval: duration(o, "poll-interval", path, default: .seconds(10)),
-                            overlap: duration(o, "overlap", path, default: .seconds(120)),
-                            stagingURL: string(o, "staging-url", path), repositories: strings(o, "repositories", path)))
+                    var server = PhabricatorServerConfiguration(
+                        name: name, url: string(o, "url", path) ?? "", tokenFile: string(o, "token-file", path) ?? "",
+                        pollInterval: duration(o, "poll-interval", path, default: .seconds(10)),
+                        overlap: duration(o, "overlap", path, default: .seconds(120)),
+                        stagingURL: string(o, "staging-url", path), repositories: strings(o, "repositories", path))
+                    if let command = string(o, "approval-command", path) { server.approvalCommand = command }
+                    configuration.phabricator.append(server)
                 }
             } else {
                 error("'phabricator' must be a list of servers", [.key("phabricator")])

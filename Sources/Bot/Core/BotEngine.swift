@@ -529,6 +529,7 @@ public final class BotEngine: Sendable {
     func outcomeReport(_ execution: ExecutionRecord, workflow: String, voteLabel: String?) async throws -> OutcomeReport {
         let events = try await store.events(executionID: execution.id)
         var findings: [ReviewFinding] = []
+        var tasks: [TaskOutcome] = []
         var lastEntered: String?
         for event in events {
             if event.type.hasSuffix("StateEntered") {
@@ -537,15 +538,25 @@ public final class BotEngine: Sendable {
             if event.type == "TaskSucceeded", let text = event.json["taskSucceededEventDetails"]?["output"]?.stringValue {
                 findings += ReviewFinding.collect(from: try? JSONParser.parse(text))
             }
+            for (type, key) in [("TaskSucceeded", "taskSucceededEventDetails"), ("TaskFailed", "taskFailedEventDetails"),
+                ("TaskTimedOut", "taskTimedOutEventDetails")] where event.type == type {
+                guard let details = event.json[key], let name = details["name"]?.stringValue else { continue }
+                let outcome = TaskOutcome(
+                    state: name, succeeded: type == "TaskSucceeded", error: details["error"]?.stringValue,
+                    cause: details["cause"]?.stringValue)
+                if let i = tasks.firstIndex(where: { $0.state == name }) { tasks[i] = outcome } else { tasks.append(outcome) }
+            }
         }
         findings += ReviewFinding.collect(from: execution.output)
         var seen = Set<ReviewFinding>()
         findings = findings.filter { seen.insert($0).inserted }
         let duration = execution.finished.map { $0.timeIntervalSince(execution.started) }
-        return OutcomeReport(
+        var report = OutcomeReport(
             executionID: execution.id, workflow: workflow, status: execution.status.rawValue, error: execution.error,
             cause: execution.cause, failedState: execution.status == .succeeded ? nil : lastEntered, duration: duration,
             voteLabel: voteLabel, findings: findings)
+        report.tasks = tasks
+        return report
     }
 
     func audit(target: ReviewTarget, action: String, what: String, result: String) async throws {

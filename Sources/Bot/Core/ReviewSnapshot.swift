@@ -160,6 +160,22 @@ public struct ReviewFinding: Sendable, Hashable, Codable {
     }
 }
 
+/// How one Task state of an execution ended.
+public struct TaskOutcome: Sendable, Hashable {
+    /// The state's name.
+    public var state: String
+    public var succeeded: Bool
+    public var error: String?
+    public var cause: String?
+
+    public init(state: String, succeeded: Bool, error: String? = nil, cause: String? = nil) {
+        self.state = state
+        self.succeeded = succeeded
+        self.error = error
+        self.cause = cause
+    }
+}
+
 /// The outcome of an execution, as reported on the review.
 public struct OutcomeReport: Sendable, Hashable {
     public var executionID: String
@@ -174,6 +190,8 @@ public struct OutcomeReport: Sendable, Hashable {
     /// The label voted (+1 success, -1 otherwise), from the workflow's `report.vote`.
     public var voteLabel: String?
     public var findings: [ReviewFinding]
+    /// How each Task state ended (its last attempt), in the order they first ended: Phorge's unit results.
+    public var tasks: [TaskOutcome] = []
 
     public init(
         executionID: String, workflow: String, status: String, error: String? = nil, cause: String? = nil,
