@@ -7,7 +7,8 @@ public import Foundation
 /// and boxes the rarely used details.
 public struct HistoryEvent: Sendable {
     public var id: Int
-    public var previousEventID: Int
+    /// Events are recorded one after another, so the previous event is always the one before.
+    public var previousEventID: Int { id - 1 }
     public var timestamp: Date
     public var type: HistoryEventType
     public var stateName: String?
@@ -29,12 +30,11 @@ public struct HistoryEvent: Sendable {
     }
 
     public init(
-        id: Int, previousEventID: Int, timestamp: Date, type: HistoryEventType, stateName: String? = nil,
+        id: Int, timestamp: Date, type: HistoryEventType, stateName: String? = nil,
         input: JSON? = nil, output: JSON? = nil, error: String? = nil, cause: String? = nil, resource: String? = nil,
         index: Int? = nil
     ) {
         self.id = id
-        self.previousEventID = previousEventID
         self.timestamp = timestamp
         self.type = type
         self.stateName = stateName

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 extension JSON {
     /// AWS's payload limit: 256 KiB of UTF-8 JSON text.
@@ -170,12 +171,11 @@ final class ExecutionRun: @unchecked Sendable {
     let executionInput: JSON
     let startTime: Date
     private let lock = NSLock()
-    /// The history in chunks, so that a long execution never copies what it has recorded.
-    private var chunks: [[HistoryEvent]] = []
-    private var current: [HistoryEvent] = { var a: [HistoryEvent] = []; a.reserveCapacity(8192); return a }()
-    private static let chunkSize = 8192
+    /// The history so far. One array, handed to the result without copying; growing it moves
+    /// events (no reference counting), which costs less than gathering chunks at the end.
+    private var recorded: [HistoryEvent] = []
     private var lastEventID = 0
-    private var transitionCount = 0
+    private let transitionCount = Atomic<Int>(0)
 
     var machine: StateMachine { interpreter.machine }
     var env: ExecutionEnvironment { interpreter.environment }
@@ -194,18 +194,10 @@ final class ExecutionRun: @unchecked Sendable {
     var events: [HistoryEvent] {
         lock.lock()
         defer { lock.unlock() }
-        var all: [HistoryEvent] = []
-        all.reserveCapacity(chunks.count * Self.chunkSize + current.count)
-        for c in chunks { all.append(contentsOf: c) }
-        all.append(contentsOf: current)
-        return all
+        return recorded
     }
 
-    var transitions: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return transitionCount
-    }
+    var transitions: Int { transitionCount.load(ordering: .relaxed) }
 
     @discardableResult
     func emit(
@@ -225,26 +217,19 @@ final class ExecutionRun: @unchecked Sendable {
         lock.lock()
         lastEventID += 1
         let id = lastEventID
-        if current.count == Self.chunkSize {
-            chunks.append(current)
-            current = []
-            current.reserveCapacity(Self.chunkSize)
-        }
-        current.append(
+        recorded.append(
             HistoryEvent(
-                id: id, previousEventID: id - 1, timestamp: now, type: type, stateName: state, input: input,
+                id: id, timestamp: now, type: type, stateName: state, input: input,
                 output: output, error: error, cause: cause, resource: resource, index: index))
-        let event = observer == nil ? nil : current[current.count - 1]
-        if !keep { current.removeLast() }
+        let event = observer == nil ? nil : recorded[recorded.count - 1]
+        if !keep { recorded.removeLast() }
         lock.unlock()
         if let event { observer?.record(event) }
         return id
     }
 
     func countTransition() {
-        lock.lock()
-        transitionCount += 1
-        lock.unlock()
+        transitionCount.add(1, ordering: .relaxed)
     }
 
     var eventCount: Int {
@@ -255,7 +240,7 @@ final class ExecutionRun: @unchecked Sendable {
 
     /// Runs the top level to its end and turns the outcome into a result.
     func finish(from index: Int, input: JSON, variables: [String: JSON], transitions start: Int) async -> ExecutionResult {
-        lock.withLock { transitionCount = start }
+        transitionCount.store(start, ordering: .relaxed)
         var vars = variables
         let frame = Frame(path: "", mapItem: nil, topLevel: true)
         let outcome: Result<JSON, ExecutionError>

@@ -29,6 +29,24 @@ public struct PayloadTemplate: Sendable, Hashable {
     }
 }
 
+extension TemplateNode.Member {
+    func evaluate(in scope: EvaluationScope) throws(ExecutionError) -> JSON {
+        switch dynamic {
+        case .path(let p)?:
+            guard let v = p.evaluate(in: scope) else {
+                throw .runtime(
+                    "The JSONPath '\(p.description)' specified for the field '\(field)' could not be found in the input '\(scope.input.serialized)'"
+                )
+            }
+            return v
+        case .intrinsic(let f)?:
+            return try f.evaluate(in: scope, field: field)
+        case nil:
+            return try node?.evaluate(in: scope) ?? .null
+        }
+    }
+}
+
 indirect enum TemplateNode: Sendable {
     enum Dynamic: Sendable {
         case path(JSONPath)
@@ -42,7 +60,9 @@ indirect enum TemplateNode: Sendable {
     }
 
     case constant(JSON)
-    case object([Member])
+    /// `keys` holds the output keys when they are distinct, so that every evaluation shares one
+    /// key array and builds only the values.
+    case object([Member], keys: [String]?)
     case array([TemplateNode])
 
     static func compile(_ value: JSON, location: String) throws(PathSyntaxError) -> TemplateNode {
@@ -77,7 +97,8 @@ indirect enum TemplateNode: Sendable {
                     members.append(Member(key: k, field: k, node: node, dynamic: nil))
                 }
             }
-            return dynamic ? .object(members) : .constant(value)
+            let keys = members.map(\.key)
+            return dynamic ? .object(members, keys: Set(keys).count == keys.count ? keys : nil) : .constant(value)
         case .array(let a):
             var nodes: [TemplateNode] = []
             nodes.reserveCapacity(a.count)
@@ -101,26 +122,15 @@ indirect enum TemplateNode: Sendable {
             out.reserveCapacity(nodes.count)
             for n in nodes { out.append(try n.evaluate(in: scope)) }
             return .array(out)
-        case .object(let members):
+        case .object(let members, let keys?):
+            var values: [JSON] = []
+            values.reserveCapacity(members.count)
+            for m in members { values.append(try m.evaluate(in: scope)) }
+            return .object(JSONObject(uniqueKeys: keys, values: values))
+        case .object(let members, nil):
             var o = JSONObject()
             o.reserveCapacity(members.count)
-            for m in members {
-                if let d = m.dynamic {
-                    switch d {
-                    case .path(let p):
-                        guard let v = p.evaluate(in: scope) else {
-                            throw .runtime(
-                                "The JSONPath '\(p.description)' specified for the field '\(m.field)' could not be found in the input '\(scope.input.serialized)'"
-                            )
-                        }
-                        o.append(m.key, v)
-                    case .intrinsic(let f):
-                        o.append(m.key, try f.evaluate(in: scope, field: m.field))
-                    }
-                } else if let n = m.node {
-                    o.append(m.key, try n.evaluate(in: scope))
-                }
-            }
+            for m in members { o.append(m.key, try m.evaluate(in: scope)) }
             return .object(o)
         }
     }

@@ -179,6 +179,14 @@ public struct JSONObject: Sendable {
         for (k, v) in pairs { self[k] = v }
     }
 
+    /// An object from keys known to be distinct and their values, in order (templates use it:
+    /// their key array is built once and shared by every object they make).
+    public init(uniqueKeys keys: [String], values: [JSON]) {
+        precondition(keys.count == values.count, "one value per key")
+        storage = Storage(keys: keys, values: values)
+        if keys.count > Self.indexThreshold { rebuildIndex() }
+    }
+
     public var keys: [String] { storage.keys }
     public var values: [JSON] { storage.values }
     public var count: Int { storage.keys.count }
