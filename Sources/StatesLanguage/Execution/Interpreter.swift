@@ -307,7 +307,8 @@ final class ExecutionRun: @unchecked Sendable {
                 state.isImmediate
                 ? try runImmediateState(state, input: current, variables: &variables, frame: frame)
                 : try await runState(state, input: current, variables: &variables, frame: frame)
-            if output.exceedsPayloadLimit {
+            // Choice, Wait and Succeed pass on (a part of) their input, which was measured already.
+            if state.mayGrowPayload && output.exceedsPayloadLimit {
                 throw ExecutionError(
                     "States.DataLimitExceeded",
                     "The state/task '\(state.name)' returned a result with a size exceeding the maximum number of bytes service limit.")

@@ -76,6 +76,15 @@ public final class State: Sendable {
         }
     }
 
+    /// Whether the state's output can be larger than its input (Choice, Wait and Succeed only
+    /// select from their input).
+    public var mayGrowPayload: Bool {
+        switch kind {
+        case .choice, .wait, .succeed: return false
+        default: return true
+        }
+    }
+
     /// The AWS name of the state type, as history event types spell it.
     public var typeName: String {
         switch kind {
