@@ -216,6 +216,37 @@ import Glibc
         #expect((input?["labels"] as? [String: Any])?["Verified"] as? Int == -1)
     }
 
+    /// The trust model: the same workflow and role, but a change that edits `.stepgate/` runs without
+    /// the role's secrets (the command fails when it can see the secret).
+    @Test func aChangeThatEditsStepgateRunsWithoutSecrets() async throws {
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-secret-\(UUID().uuidString)")
+        try Data("s3cret-token\n".utf8).write(to: secret)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let world = try await World.make(
+            command: #"if [ -n "$DEPLOY_TOKEN" ]; then echo "saw the secret" >&2; exit 7; fi"#,
+            roles: "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: \(secret.path)}}\n    allow: {repositories: [demo]}",
+            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        defer { world.stop() }
+        // Change 2 edits a workflow file (a valid one) besides the code.
+        try world.write(".stepgate/workflows/extra.asl.json", "{\"StartAt\": \"A\", \"States\": {\"A\": {\"Type\": \"Succeed\"}}}\n")
+        try world.commit("edit workflows")
+        try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/02/2/1"])
+        try await world.fake.control(
+            .POST, "changes", ["project": "demo", "subject": "edit", "owner": "alice", "files": [".stepgate/workflows/extra.asl.json"]])
+        for change in [1, 2] {
+            try await world.fake.control(.POST, "changes/\(change)/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        }
+        let (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        func verified(_ change: Int) async throws -> [Int] {
+            let reviews = try await world.fake.control(.GET, "reviews?change=\(change)") as? [[String: Any]] ?? []
+            return reviews.compactMap { (($0["input"] as? [String: Any])?["labels"] as? [String: Any])?["Verified"] as? Int }
+        }
+        #expect(try await verified(1) == [-1], "the ordinary change's task saw the secret and failed: \(log)")
+        #expect(try await verified(2) == [1], "the change editing .stepgate/ ran without the secret: \(log)")
+        #expect(!log.contains("s3cret-token"))
+    }
+
     @Test func newPatchSetCancelsTheOldExecutionWithAMessage() async throws {
         let world = try await World.make(command: #"sleep 6"#)
         defer { world.stop() }

@@ -400,7 +400,7 @@ public final class BotEngine: Sendable {
             kind: TriggerContext.Kind(rawValue: stored.target.platform) ?? .gerrit, repository: stored.target.repository,
             branch: stored.branch, workflow: record.workflow, labels: stored.labels, change: String(stored.target.reviewNumber),
             patchSet: stored.target.revisionNumber, approvers: stored.approvers, revision: commit)
-        let grants: RoleGrants
+        var grants: RoleGrants
         do {
             grants = try configuration.roles.authorize(machine: machine, context: context)
         } catch {
@@ -409,6 +409,15 @@ public final class BotEngine: Sendable {
                 id, stored: stored, workflow: record.workflow, error: error.executionError.error, cause: error.executionError.cause,
                 text: definitionText, commit: commit)
             return
+        }
+        // The trust model: a change that edits .stepgate/ runs without secrets.
+        let editsStepgate =
+            (try? JSONParser.parse(stored.event))?["files"]?.arrayValue?.contains {
+                $0.stringValue?.hasPrefix(".stepgate/") == true
+            } ?? false
+        if editsStepgate && !grants.allSecretValues.isEmpty {
+            logger.info("the change edits .stepgate/: its tasks run without secrets")
+            grants = grants.withoutSecrets
         }
         var taskConfiguration = StepgateTaskExecutor.Configuration(
             workspace: .checkout(repository: mirror.path, commit: checkout), grants: grants, context: context)

@@ -92,6 +92,12 @@ public struct RoleGrants: Sendable {
 
     public func isGranted(_ role: String) -> Bool { secrets[role] != nil }
 
+    /// The same roles with none of their secrets: how a change that edits `.stepgate/` runs
+    /// (it may be trying to make a task disclose them).
+    public var withoutSecrets: RoleGrants {
+        RoleGrants(secrets: secrets.mapValues { _ in [:] })
+    }
+
     /// Every secret value of every granted role (what a ``Redactor`` must hide).
     public var allSecretValues: [String] {
         secrets.values.flatMap(\.values).filter { !$0.isEmpty }
