@@ -97,8 +97,8 @@ let gerritMain = TriggerContext(
     @Test func grantedWhenEveryRuleMatches() throws {
         #expect(policy.check(machine: try taskMachine(role: "deploy-staging"), context: gerritMain).isEmpty)
         #expect(policy.check(machine: try taskMachine(role: "ci-readonly"), context: gerritMain).isEmpty)
-        // `Role` is accepted too (the validator allows only RoleArn in definitions today).
-        #expect(RolePolicy.roleRequest(["Role": "ci-readonly"]) == .role("ci-readonly"))
+        // Only ASL's RoleArn names a role, as the validator requires.
+        #expect(RolePolicy.roleRequest(["Role": "ci-readonly"]) == .invalid("Credentials names no role (expected RoleArn)"))
         #expect(RolePolicy.roleRequest(["RoleArn": 3]) == .invalid("Credentials.RoleArn must be a non-empty string"))
         var push = gerritMain
         push.kind = .push

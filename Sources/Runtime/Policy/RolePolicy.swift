@@ -131,7 +131,7 @@ public struct RolePolicy: Sendable {
         guard let object = credentials.objectValue else {
             return .invalid("Credentials must be an object naming a role")
         }
-        for key in ["RoleArn", "Role"] {
+        for key in ["RoleArn"] {
             if let value = object[key] {
                 guard let name = value.stringValue, !name.isEmpty else {
                     return .invalid("Credentials.\(key) must be a non-empty string")
