@@ -27,5 +27,7 @@ public struct ExecutionError: Error, Sendable, Hashable, CustomStringConvertible
     public static func exceedToleratedFailureThreshold(_ cause: String) -> ExecutionError {
         .init("States.ExceedToleratedFailureThreshold", cause)
     }
+    /// The execution was stopped from outside (its task was cancelled).
+    public static let cancelled = ExecutionError("States.Runtime", "The execution was cancelled")
     public static func queryEvaluationError(_ cause: String) -> ExecutionError { .init("States.QueryEvaluationError", cause) }
 }

@@ -129,9 +129,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
             }
             var inputValue = JSON.object(JSONObject())
             if let input {
-                do { inputValue = try JSONParser.parse(input) } catch {
-                    Terminal.fail(CLIFailure(message: "--input:\(error.location.line):\(error.location.column): the input is not valid JSON: \(error.message)"))
-                }
+                do { inputValue = try Terminal.parseInput(input, origin: "--input") } catch { Terminal.fail(error) }
             }
             let store = storeOptions.open()
             let id = UUID().uuidString.lowercased()

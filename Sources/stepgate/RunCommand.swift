@@ -177,8 +177,6 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             return .object(JSONObject())
         }
-        do { return try JSONParser.parse(text) } catch {
-            throw CLIFailure(message: "\(origin):\(error.location.line):\(error.location.column): the input is not valid JSON: \(error.message)")
-        }
+        return try Terminal.parseInput(text, origin: origin)
     }
 }

@@ -35,6 +35,14 @@ enum Terminal {
         return text
     }
 
+    /// Parses execution input given as JSON text; `origin` names where it came from (`--input` or a file).
+    static func parseInput(_ text: String, origin: String) throws(CLIFailure) -> JSON {
+        do { return try JSONParser.parse(text) } catch {
+            throw CLIFailure(
+                message: "\(origin):\(error.location.line):\(error.location.column): the input is not valid JSON: \(error.message)")
+        }
+    }
+
     /// Reads and parses a definition file (JSON or YAML) with source positions.
     static func loadDocument(_ path: String) -> Result<SourceDocument, DiagnosticList> {
         let text: String

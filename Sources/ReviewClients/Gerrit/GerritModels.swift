@@ -1,17 +1,11 @@
 // Codable models of Gerrit 3.10's REST entities, with Gerrit's own JSON names. Fields Gerrit leaves out
-// (options not requested, `false` flags) are optional.
+// (options not requested, `false` flags) are optional. The string-valued `RawRepresentable` types
+// encode as their raw value through the standard library's default `Codable` conformance.
 
 /// A change's status: `NEW`, `MERGED` or `ABANDONED`.
 public struct ChangeStatus: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
     public static let new = ChangeStatus(rawValue: "NEW")
     public static let merged = ChangeStatus(rawValue: "MERGED")
     public static let abandoned = ChangeStatus(rawValue: "ABANDONED")
@@ -285,13 +279,6 @@ public struct CommentInput: Codable, Hashable, Sendable {
 public struct NotifyHandling: RawRepresentable, Codable, Hashable, Sendable {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
     public static let none = NotifyHandling(rawValue: "NONE")
     public static let owner = NotifyHandling(rawValue: "OWNER")
     public static let ownerReviewers = NotifyHandling(rawValue: "OWNER_REVIEWERS")

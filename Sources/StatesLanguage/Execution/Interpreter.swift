@@ -326,8 +326,13 @@ final class ExecutionRun: @unchecked Sendable {
         }
     }
 
+    /// Sleeps on the injected clock; a cancelled sleep ends the execution.
+    func sleep(seconds: Double) async throws(ExecutionError) {
+        do { try await env.clock.sleep(seconds: seconds) } catch { throw ExecutionError.cancelled }
+    }
+
     static func checkCancellation() throws(ExecutionError) {
-        if Task.isCancelled { throw ExecutionError("States.Runtime", "The execution was cancelled") }
+        if Task.isCancelled { throw ExecutionError.cancelled }
     }
 }
 

@@ -122,9 +122,7 @@ extension ExecutionRun {
                 }
                 seconds = max(0, d.timeIntervalSince(env.clock.now()))
             }
-            do { try await env.clock.sleep(seconds: seconds) } catch {
-                throw ExecutionError("States.Runtime", "The execution was cancelled")
-            }
+            try await sleep(seconds: seconds)
             let output = try jsonataFinish(
                 output: spec.output, assign: spec.assign, fallback: raw, scope: scope, state: state, variables: &variables)
             emitExited(state, output)

@@ -13,9 +13,7 @@ extension ExecutionRun {
             let effective = try applyInputPath(state, raw, scope)
             scope.input = effective
             let seconds = try waitSeconds(spec, state: state, scope: scope)
-            do { try await env.clock.sleep(seconds: seconds) } catch {
-                throw ExecutionError("States.Runtime", "The execution was cancelled")
-            }
+            try await sleep(seconds: seconds)
             try assign(state.assign, result: effective, scope: scope, variables: &variables)
             let output = try applyOutputPath(state, effective, scope)
             emitExited(state, output)

@@ -65,9 +65,7 @@ extension ExecutionRun {
     /// true when the state should be tried again.
     func retryAfterBackoff(_ state: State, _ error: ExecutionError, _ counts: inout [Int]) async throws(ExecutionError) -> Bool {
         guard let delay = retryDelay(state, error, &counts) else { return false }
-        do { try await env.clock.sleep(seconds: delay) } catch {
-            throw ExecutionError("States.Runtime", "The execution was cancelled")
-        }
+        try await sleep(seconds: delay)
         return true
     }
 
@@ -139,7 +137,7 @@ extension ExecutionRun {
             emit(.taskTimedOut, state: state.name, error: e.error, cause: e.cause, resource: spec.resource)
             throw e
         } catch is CancellationError {
-            throw ExecutionError("States.Runtime", "The execution was cancelled")
+            throw ExecutionError.cancelled
         } catch {
             let e = ExecutionError.taskFailed(String(describing: error))
             emit(.taskFailed, state: state.name, error: e.error, cause: e.cause, resource: spec.resource)
