@@ -43,6 +43,11 @@ public final class SQLiteStore: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        // Several processes may open a new store at the same moment (the bot and `executions
+        // approve`, two hooks on a first push): opening and migrating happen under an exclusive
+        // lock on the store's directory, so one process creates the schema and the others wait.
+        let lock = try Self.lockDirectory(directory.path, for: path)
+        defer { Self.unlock(lock) }
         let opened: DatabasePool
         do {
             opened = try DatabasePool(path: path, configuration: config)
@@ -59,6 +64,28 @@ public final class SQLiteStore: Sendable {
         } catch {
             throw Self.map(error, path: path, doing: "cannot prepare the store")
         }
+    }
+
+    /// Takes an exclusive `flock` on `directory` (blocking); the database file itself is never
+    /// opened a second time, since closing another descriptor of it would drop SQLite's own locks.
+    static func lockDirectory(_ directory: String, for path: String) throws(StoreError) -> Int32 {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw StoreError(.cannotOpen, "\(path): cannot open the directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw StoreError(.cannotOpen, "\(path): cannot lock the directory \(directory): \(reason)")
+        }
+        return fd
+    }
+
+    static func unlock(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        _ = flock(fd, LOCK_UN)
+        close(fd)
     }
 
     /// The schema versions applied to this file, oldest first.

@@ -128,4 +128,36 @@ import Testing
         #expect(try await store.execution(id: before.executionID)?.status == .succeeded)
         #expect(try JSONParser.parse(out).arrayValue?.first?["output"]?["by"] == .string("bob"))
     }
+
+    /// Eight processes open one new store at the same moment, several times over: every one
+    /// succeeds and the file ends with one schema (the migrations run once). The processes wait
+    /// behind a FIFO and are released together, so their first opens really overlap.
+    @Test func eightProcessesOpenOneNewStore() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = try stepgateBinary().path
+        for round in 0..<12 {
+            let db = dir.appendingPathComponent("round\(round)/s.db").path
+            let gate = dir.appendingPathComponent("gate\(round)").path
+            #expect(mkfifo(gate, 0o600) == 0)
+            let children = try (0..<8).map { _ in
+                try Child(
+                    executable: "/bin/sh",
+                    ["-c", "read _ < \"$0\"; exec \"$1\" executions list --store \"$2\" --format json", gate, binary, db])
+            }
+            try await Task.sleep(nanoseconds: 300_000_000)  // all eight block opening the FIFO
+            let writer = open(gate, O_WRONLY)
+            #expect(writer >= 0)
+            _ = write(writer, "go\n", 3)
+            close(writer)
+            for child in children {
+                let status = try await child.wait(60)
+                #expect(status == 0, "round \(round): \(child.stderr)")
+                #expect(child.stdout == "[]\n", "round \(round): \(child.stdout)")
+            }
+            let store = try SQLiteStore(url: db)
+            #expect(try await store.appliedMigrations() == ["v1", "v2"])
+            #expect(try await store.integrityCheck().isEmpty)
+        }
+    }
 }

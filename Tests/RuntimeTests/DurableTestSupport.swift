@@ -73,8 +73,8 @@ final class Child: @unchecked Sendable {
     private var errData = Data()
     private let lock = NSLock()
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = try stepgateBinary()
+    init(executable: String? = nil, _ arguments: [String]) throws {
+        process.executableURL = try executable.map(URL.init(fileURLWithPath:)) ?? stepgateBinary()
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "STEPGATE_STORE")
