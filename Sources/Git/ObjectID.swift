@@ -60,6 +60,9 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
     /// True for ``zero``.
     public var isZero: Bool { self == .zero }
 
+    /// The first 7 hex digits, as git abbreviates.
+    public var short: String { String(description.prefix(7)) }
+
     /// The 40-character lowercase hexadecimal name.
     public var description: String {
         let digits = Array("0123456789abcdef".utf8)

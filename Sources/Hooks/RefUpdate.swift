@@ -50,11 +50,6 @@ public struct RefUpdate: Sendable, Hashable {
     }
 }
 
-extension ObjectID {
-    /// The first 7 hex digits, as git abbreviates.
-    var short: String { String(description.prefix(7)) }
-}
-
 /// Makes text from pushed content (messages, causes, paths) safe to print as one line on the
 /// pusher's terminal: newlines become spaces, other control characters (escape sequences
 /// included) are dropped.

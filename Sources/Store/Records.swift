@@ -20,11 +20,14 @@ public struct NewExecution: Sendable {
     public var input: JSON
     public var definition: String
     public var started: Date
+    /// How the run was assembled (see the Runtime's run plan), kept to rebuild it on resume.
+    public var plan: JSON?
 
     public init(
         id: String, workflow: String, repository: String? = nil, revision: String? = nil, trigger: JSON = .null,
-        input: JSON, definition: String, started: Date = Date()
+        input: JSON, definition: String, started: Date = Date(), plan: JSON? = nil
     ) {
+        self.plan = plan
         self.id = id
         self.workflow = workflow
         self.repository = repository
@@ -53,6 +56,8 @@ public struct ExecutionRecord: Sendable, Equatable {
     public var definition: String
     /// SHA-256 of the definition text, hex.
     public var definitionHash: String
+    /// How the run was assembled; nil for executions started without one.
+    public var plan: JSON?
 }
 
 /// How an execution ended, as written to its row.
@@ -125,6 +130,12 @@ public struct ApprovalRecord: Sendable, Equatable {
     public var message: String
     /// Empty: anyone may decide.
     public var approvers: [String]
+    /// How many distinct approvers must approve.
+    public var required: Int
+    /// Identities that may not decide (the owner of the change under review).
+    public var excluded: [String]
+    /// Who approved so far (distinct voters, in order).
+    public var approvedBy: [String]
     public var status: ApprovalStatus
     public var decidedBy: String?
     public var comment: String?

@@ -11,12 +11,12 @@ extension SQLiteStore {
         try await write("create execution \(e.id)") { db in
             try db.execute(
                 sql: """
-                    INSERT INTO executions (id, workflow, repository, revision, trigger, input, status, started, definition, definition_hash)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO executions (id, workflow, repository, revision, trigger, input, status, started, definition, definition_hash, plan)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     e.id, e.workflow, e.repository, e.revision, e.trigger.serialized, e.input.serialized,
-                    ExecutionStatus.running.rawValue, e.started.timeIntervalSince1970, e.definition, hash,
+                    ExecutionStatus.running.rawValue, e.started.timeIntervalSince1970, e.definition, hash, e.plan?.serialized,
                 ])
         }
     }
@@ -68,13 +68,15 @@ extension SQLiteStore {
             throw StoreError(.invalidData, "execution \(id) has an unknown status '\(statusText)'")
         }
         let output: String? = row["output"]
+        let plan: String? = row["plan"]
         return ExecutionRecord(
             id: id, workflow: row["workflow"] ?? "", repository: row["repository"], revision: row["revision"],
             trigger: try parseJSON(row["trigger"], column: "trigger"), input: try parseJSON(row["input"], column: "input"),
             status: status, output: try output.map { try parseJSON($0, column: "output") }, error: row["error"],
             cause: row["cause"], started: Date(timeIntervalSince1970: row["started"] ?? 0),
             finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            definition: row["definition"] ?? "", definitionHash: row["definition_hash"] ?? "")
+            definition: row["definition"] ?? "", definitionHash: row["definition_hash"] ?? "",
+            plan: try plan.map { try parseJSON($0, column: "plan") })
     }
 
     // MARK: Transitions: history and checkpoint

@@ -15,7 +15,7 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
 
     /// The newest schema version this build writes.
-    public static let schemaVersion = "v2"
+    public static let schemaVersion = "v3"
 
     /// Opens (creating when absent) the store at `url`: `sqlite:///abs/path.db`, or a plain path.
     /// Parent directories are created. A file that is not a database, or a database from a newer
@@ -260,6 +260,26 @@ public final class SQLiteStore: Sendable {
                         updated REAL NOT NULL);
                     CREATE INDEX bot_reports_review ON bot_reports(review_key);
                     CREATE INDEX bot_reports_state ON bot_reports(state);
+                    """)
+        }
+        m.registerMigration("v3") { db in
+            // The plan a run was started with (how to rebuild its task resources on resume, never a
+            // secret), approvals needing several distinct approvers or excluding the change's owner,
+            // and the votes cast on them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE executions ADD COLUMN plan TEXT;
+                    ALTER TABLE approvals ADD COLUMN required INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE approvals ADD COLUMN excluded TEXT NOT NULL DEFAULT '[]';
+                    CREATE TABLE approval_votes (
+                        execution_id TEXT NOT NULL,
+                        task_key TEXT NOT NULL,
+                        voter TEXT NOT NULL,
+                        approve INTEGER NOT NULL,
+                        comment TEXT,
+                        time REAL NOT NULL,
+                        PRIMARY KEY (execution_id, task_key, voter),
+                        FOREIGN KEY (execution_id, task_key) REFERENCES approvals(execution_id, task_key) ON DELETE CASCADE);
                     """)
         }
         return m

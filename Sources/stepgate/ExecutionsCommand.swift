@@ -20,6 +20,21 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+/// `--policy FILE`: the server policy granting roles (the bot's or the hooks' configuration).
+struct PolicyOptions: ParsableArguments {
+    @Option(help: "The server policy (bot.yaml, hook configuration or a file with a 'roles' section); without it no role is granted.")
+    var policy: String?
+
+    /// The policy; a file that does not load is every problem on stderr and exit status 2.
+    func load() -> RolePolicy {
+        guard let policy else { return .empty }
+        do { return try RolePolicy.load(path: policy) } catch {
+            Terminal.printError(error.description)
+            Foundation.exit(2)
+        }
+    }
+}
+
 /// Runs a store call; a store failure is one line and exit status 2.
 func storeCall<T>(_ body: () async throws(StoreError) -> T) async -> T {
     do { return try await body() } catch { Terminal.fail(CLIFailure(message: error.message)) }
@@ -114,16 +129,14 @@ struct ExecutionsCommand: AsyncParsableCommand {
         @Option(help: "The workflow name recorded with the execution (default: the file name).")
         var workflow: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var policyOptions: PolicyOptions
         @Option(help: "Output format: text or json (one result object with the id).")
         var format: OutputFormat = .text
 
         func run() async throws {
             let text: String
             do { text = try Terminal.readText(definition, what: "definition file") } catch { Terminal.fail(error) }
-            let machine: StateMachine
-            switch Terminal.loadDefinition(definition) {
-            case .success(let m): machine = m
-            case .failure(let list):
+            if case .failure(let list) = Terminal.loadDefinition(definition) {
                 for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }
                 throw ExitCode(2)
             }
@@ -132,18 +145,18 @@ struct ExecutionsCommand: AsyncParsableCommand {
                 do { inputValue = try Terminal.parseInput(input, origin: "--input") } catch { Terminal.fail(error) }
             }
             let store = storeOptions.open()
-            let id = UUID().uuidString.lowercased()
-            Terminal.printError("stepgate: execution \(id) started (store \(store.path))")
-            let name = workflow ?? URL(fileURLWithPath: definition).lastPathComponent
-            let durable = DurableExecutions(store: store)
+            let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+            let cwd = FileManager.default.currentDirectoryPath
+            let request = RunRequest(
+                kind: .manual, repository: nil, trusted: .none(), definition: .file(path: definition, text: text),
+                workflow: workflow ?? URL(fileURLWithPath: definition).lastPathComponent, checkout: .directory(cwd),
+                event: .object(JSONObject([("trigger", .string("local"))])), input: inputValue,
+                repositoryName: URL(fileURLWithPath: cwd).lastPathComponent)
+            Terminal.printError("stepgate: execution \(request.id) started (store \(store.path))")
             let started = Date()
-            let result = await storeCall { () async throws(StoreError) in
-                try await durable.start(
-                    id: id, definitionText: text, machine: machine, workflow: name, input: inputValue,
-                    trigger: .object(JSONObject([("trigger", .string("local"))])), tasks: localTasks(workflow: name))
-            }
-            ExecutionText.printResult(id: id, result, format: format, wallTime: Date().timeIntervalSince(started))
-            if result.status != .succeeded { throw ExitCode(1) }
+            let outcome = await storeCall { () async throws(StoreError) in try await runs.start(request) }
+            ExecutionText.printResult(id: request.id, outcome.result, format: format, wallTime: Date().timeIntervalSince(started))
+            if outcome.result.status != .succeeded { throw ExitCode(1) }
         }
     }
 
@@ -158,22 +171,18 @@ struct ExecutionsCommand: AsyncParsableCommand {
         @Argument(help: "Resume only this execution.")
         var id: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var policyOptions: PolicyOptions
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
         func run() async throws {
             let store = storeOptions.open()
-            let durable = DurableExecutions(store: store)
-            let resumed: [ResumedExecution]
+            let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+            let resumed: [RunOutcome]
             if let id {
-                let result = await storeCall { () async throws(StoreError) in
-                    try await durable.resume(id: id, tasks: localTasks(workflow: ""))
-                }
-                resumed = [ResumedExecution(id: id, result: result)]
+                resumed = [await storeCall { () async throws(StoreError) in try await runs.resume(id: id) }]
             } else {
-                resumed = await storeCall { () async throws(StoreError) in
-                    try await durable.resumeIncomplete(tasks: localTasks(workflow: ""))
-                }
+                resumed = await storeCall { () async throws(StoreError) in try await runs.resumeIncomplete() }
             }
             switch format {
             case .json:
@@ -373,13 +382,4 @@ enum ExecutionText {
             writeStdout(HistoryRenderer.render(result, executionName: id, wallTime: wallTime))
         }
     }
-}
-
-/// The task resources of a local durable execution: commands and HTTP calls in the current
-/// directory, with no role granted (a local run has no server policy).
-func localTasks(workflow: String) -> any TaskExecutor {
-    let cwd = FileManager.default.currentDirectoryPath
-    let context = TriggerContext(
-        kind: .manual, repository: URL(fileURLWithPath: cwd).lastPathComponent, workflow: workflow)
-    return StepgateTaskExecutor(configuration: .init(workspace: .directory(cwd), context: context))
 }

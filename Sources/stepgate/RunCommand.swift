@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import Config
 import Git
 import Runtime
 import StatesLanguage
+import Store
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,10 +65,9 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let machine: StateMachine
-        switch Terminal.loadDefinition(definition) {
-        case .success(let m): machine = m
-        case .failure(let list):
+        let text: String
+        do { text = try Terminal.readText(definition, what: "definition file") } catch { Terminal.fail(error) }
+        if case .failure(let list) = Terminal.loadDefinition(definition) {
             for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }
             throw ExitCode(2)
         }
@@ -80,46 +81,26 @@ struct RunCommand: AsyncParsableCommand {
         let inputValue: JSON
         do { inputValue = try readInput() } catch { Terminal.fail(error) }
 
-        let workspace: StepgateTaskExecutor.Workspace
-        var context = TriggerContext(
-            kind: .manual, repository: "", workflow: Self.workflowName(definition))
+        var repository: RunRepository?
+        var trusted = TrustedSide.none()
+        let checkout: Checkout
         if let repo {
             let revision = rev ?? "HEAD"
             do {
-                let repository = try Repository(path: repo)
-                let commit = try repository.resolve(revision)
-                workspace = .checkout(repository: repo, commit: commit.description)
-                context.revision = commit.description
-                let branchName = revision.hasPrefix("refs/heads/") ? String(revision.dropFirst("refs/heads/".count)) : revision
-                if try repository.reference("refs/heads/\(branchName)") != nil { context.branch = branchName }
+                let opened = try Repository(path: repo)
+                let commit = try opened.resolve(revision)
+                repository = RunRepository(name: Self.repositoryName(repo), gitDirectory: repo)
+                checkout = .commit(commit.description)
+                // A local run trusts what it runs; branch-restricted roles need the branch itself.
+                trusted = TrustedSide(
+                    commit: commit.description, branch: try TrustRules.branch(ofRevision: revision, resolvedTo: commit, in: opened) ?? "",
+                    configuration: .absent)
             } catch {
                 Terminal.fail(CLIFailure(message: "\(repo): cannot resolve \(revision): \(error)"))
             }
-            context.repository = Self.repositoryName(repo)
         } else {
-            let cwd = FileManager.default.currentDirectoryPath
-            workspace = .directory(cwd)
-            context.repository = Self.repositoryName(cwd)
+            checkout = .directory(FileManager.default.currentDirectoryPath)
         }
-
-        let id = UUID().uuidString.lowercased()
-        let started = Date()
-        let grants: RoleGrants
-        do {
-            grants = try rolePolicy.authorize(machine: machine, context: context)
-        } catch {
-            // Refused before any task runs.
-            let e = error.executionError
-            switch format {
-            case .json:
-                let object: JSON = ["status": "FAILED", "error": .string(e.error), "cause": .string(e.cause)]
-                writeStdout(object.serialized + "\n")
-            case .text:
-                writeStdout("execution \(id): FAILED before any task ran\n  error: \(e.error)\n  cause: \(e.cause)\n")
-            }
-            throw ExitCode(1)
-        }
-
         var identity: IdentityTokenIssuer?
         if let identityKeys, let identityIssuer, let identityAudience {
             do {
@@ -128,34 +109,37 @@ struct RunCommand: AsyncParsableCommand {
                 Terminal.fail(CLIFailure(message: error.description))
             }
         }
-        var configuration = StepgateTaskExecutor.Configuration(workspace: workspace, grants: grants, context: context, identity: identity)
-        configuration.killGrace = 2
-        let tasks = StepgateTaskExecutor(configuration: configuration).redacting()
-
-        let identityOfExecution = ExecutionIdentity(
-            executionID: "stepgate:local:execution:\(id)", name: id,
-            stateMachineName: URL(fileURLWithPath: definition).lastPathComponent)
-        let environment = ExecutionEnvironment(
-            clock: virtualTime ? VirtualClock(start: Date()) : SystemClock(), tasks: tasks)
-        let result = await Interpreter(machine: machine, identity: identityOfExecution, environment: environment).run(input: inputValue)
+        let request = RunRequest(
+            kind: .manual, repository: repository, trusted: trusted, definition: .file(path: definition, text: text),
+            checkout: checkout, input: inputValue,
+            repositoryName: Self.repositoryName(repo ?? FileManager.default.currentDirectoryPath))
+        let runs = WorkflowRuns(store: nil, settings: WorkflowRuns.Settings(policy: rolePolicy, identity: identity))
+        let started = Date()
+        let outcome: RunOutcome
+        do {
+            outcome = try await runs.start(request, clock: virtualTime ? VirtualClock(start: Date()) : SystemClock())
+        } catch {
+            Terminal.fail(CLIFailure(message: error.message))
+        }
+        let result = outcome.result
+        if outcome.refused {
+            switch format {
+            case .json:
+                let object: JSON = ["status": "FAILED", "error": .string(result.error ?? ""), "cause": .string(result.cause ?? "")]
+                writeStdout(object.serialized + "\n")
+            case .text:
+                writeStdout(
+                    "execution \(outcome.id): FAILED before any task ran\n  error: \(result.error ?? "")\n  cause: \(result.cause ?? "")\n")
+            }
+            throw ExitCode(1)
+        }
         switch format {
         case .json:
             writeStdout(result.json.serialized + "\n")
         case .text:
-            writeStdout(HistoryRenderer.render(result, executionName: id, wallTime: Date().timeIntervalSince(started)))
+            writeStdout(HistoryRenderer.render(result, executionName: outcome.id, wallTime: Date().timeIntervalSince(started)))
         }
         if result.status != .succeeded { throw ExitCode(1) }
-    }
-
-    /// `deploy` for `.stepgate/workflows/deploy.asl.json`.
-    static func workflowName(_ path: String) -> String {
-        var name = URL(fileURLWithPath: path).lastPathComponent
-        for suffix in [".json", ".yaml", ".yml"] where name.hasSuffix(suffix) {
-            name.removeLast(suffix.count)
-            break
-        }
-        if name.hasSuffix(".asl") { name.removeLast(4) }
-        return name
     }
 
     /// `demo` for `/srv/git/demo.git` or `/home/me/demo`.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Config
 import Foundation
 import Git
-import Hooks
+import Runtime
 import StatesLanguage
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -47,9 +47,9 @@ struct ValidateCommand: AsyncParsableCommand {
                 guard let commit = try repository.resolveIfPresent(rev) else {
                     Terminal.fail(CLIFailure(message: "\(repo): no revision '\(rev)'"))
                 }
-                results = try RepositoryValidator.validate(repository: repository, commit: commit).files
+                results = try StepgateDirectory.validate(GitRevision(repository: repository, commit: commit))
             } catch {
-                Terminal.fail(CLIFailure(message: "\(repo): \(error.message)"))
+                Terminal.fail(CLIFailure(message: "\(repo): \(Self.message(error))"))
             }
             if results.isEmpty && format == .text {
                 writeStdout("\(repo): no .stepgate/ files at \(rev)\n")
@@ -61,9 +61,14 @@ struct ValidateCommand: AsyncParsableCommand {
         try report(results)
     }
 
+    static func message(_ error: any Error) -> String {
+        if let e = error as? GitError { return e.message }
+        return String(describing: error)
+    }
+
     /// One file from disk: a configuration (whose definitions must exist next to it) or a definition.
     static func validateFile(_ file: String) -> [Diagnostic] {
-        guard StepgateFiles.isRepositoryConfig(path: file) else {
+        guard StepgateDirectory.isRepositoryConfig(path: file) else {
             switch Terminal.loadDocument(file) {
             case .success(let document): return DefinitionValidator.validate(document)
             case .failure(let list): return list.diagnostics
@@ -73,7 +78,7 @@ struct ValidateCommand: AsyncParsableCommand {
         do { text = try Terminal.readText(file, what: "configuration file") } catch {
             return [Diagnostic(.error, error.message, at: [], location: SourceLocation(line: 1, column: 1))]
         }
-        let loaded = StepgateFiles.loadConfig(text: text, file: file)
+        let loaded = StepgateDirectory.loadConfig(text: text, file: file)
         var diagnostics = loaded.diagnostics
         let directory = (file as NSString).deletingLastPathComponent
         for workflow in loaded.config?.workflows ?? [] {

@@ -90,7 +90,7 @@ import Testing
         let (result, store, dir) = try await decide("approve", by: "alice")
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(result.status == .succeeded, "\(result.json)")
-        #expect(result.output == .object(JSONObject([("approved", .bool(true)), ("by", .string("alice")), ("comment", .string("looks fine"))])))
+        #expect(result.output == .object(JSONObject([("approved", .bool(true)), ("by", .string("alice")), ("approvedBy", .array(["alice"])), ("comment", .string("looks fine"))])))
         let audit = try await store.audit.entries()
         #expect(audit.map(\.action) == ["approval.approve", "task.run"] && audit[0].actor == "alice")
     }
@@ -156,7 +156,7 @@ import Testing
                 #expect(child.stdout == "[]\n", "round \(round): \(child.stdout)")
             }
             let store = try SQLiteStore(url: db)
-            #expect(try await store.appliedMigrations() == ["v1", "v2"])
+            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3"])
             #expect(try await store.integrityCheck().isEmpty)
         }
     }

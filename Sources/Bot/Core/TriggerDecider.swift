@@ -1,15 +1,5 @@
 public import Config
 
-/// The trusted `.stepgate/stepgate.yaml` of a repository, read from the target branch's tip in the bot's mirror
-/// (never from the change under review).
-public enum TrustedConfiguration: Sendable, Equatable {
-    case config(RepositoryConfig)
-    /// The branch has no `.stepgate/stepgate.yaml`: nothing is triggered.
-    case absent
-    /// The branch's configuration does not load (one line); nothing is triggered.
-    case invalid(String)
-}
-
 /// An execution the store knows for a review.
 public struct KnownExecution: Sendable, Hashable {
     public var executionID: String

@@ -1,7 +1,7 @@
 public import Foundation
 public import StatesLanguage
 public import Store
-import YAMLLoader
+import Config
 
 /// Why a stored definition does not compile, as one line.
 public struct DefinitionProblem: Error, Sendable, CustomStringConvertible {
@@ -34,6 +34,9 @@ public struct DurableExecutions: Sendable {
     public var redact: (@Sendable (String) -> String)?
     /// How often a waiting approval polls the store.
     public var approvalPollInterval: Double
+    /// The owner of the change under review: never an approver of its own run's approvals
+    /// unless a task allows it.
+    public var owner: ReviewerIdentity?
 
     public init(store: SQLiteStore, redact: (@Sendable (String) -> String)? = nil, approvalPollInterval: Double = 0.2) {
         self.store = store
@@ -50,7 +53,7 @@ public struct DurableExecutions: Sendable {
     /// store failure fails the execution with `States.Runtime`.
     public func start(
         id: String = UUID().uuidString.lowercased(), definitionText: String, machine: StateMachine, workflow: String,
-        input: JSON, trigger: JSON = .null, repository: String? = nil, revision: String? = nil,
+        input: JSON, trigger: JSON = .null, repository: String? = nil, revision: String? = nil, plan: JSON? = nil,
         tasks: any TaskExecutor, clock: any ExecutionClock = SystemClock()
     ) async throws(StoreError) -> ExecutionResult {
         let repository = repository ?? trigger["repository"]?.stringValue
@@ -61,7 +64,7 @@ public struct DurableExecutions: Sendable {
         try await store.createExecution(
             NewExecution(
                 id: id, workflow: workflow, repository: repository, revision: revision, trigger: trigger, input: input,
-                definition: definitionText, started: started))
+                definition: definitionText, started: started, plan: plan))
         let (interpreter, observer) = prepare(
             id: id, machine: machine, workflow: workflow, repository: repository, revision: revision, tasks: tasks, clock: clock)
         let result = await interpreter.run(input: input)
@@ -155,7 +158,8 @@ public struct DurableExecutions: Sendable {
         clock: any ExecutionClock
     ) -> (Interpreter, PersistingObserver) {
         let observer = PersistingObserver(store: store, executionID: id)
-        let resources = StepgateResources(store: store, inner: tasks, clock: clock, pollInterval: approvalPollInterval)
+        var resources = StepgateResources(store: store, inner: tasks, clock: clock, pollInterval: approvalPollInterval)
+        resources.owner = owner
         let memo = MemoisingTaskExecutor(
             store: store, executionID: id, inner: resources, observer: observer, repository: repository ?? "",
             revision: revision ?? "", redact: redact)
@@ -176,19 +180,9 @@ public struct DurableExecutions: Sendable {
 
     /// Parses (JSON or YAML) and compiles a definition; the failure is one line.
     public static func compile(_ text: String, name: String) -> Result<StateMachine, DefinitionProblem> {
-        let document: SourceDocument
-        do { document = try YAMLLoader.parseDefinition(text, fileName: name) } catch {
-            return .failure(DefinitionProblem(message: "\(name):\(error.location.line):\(error.location.column): \(error.message)"))
-        }
-        switch StateMachineCompiler.load(document) {
-        case .success(let m): return .success(m)
-        case .failure(let list):
-            let first = list.diagnostics.first
-            return .failure(
-                DefinitionProblem(
-                    message:
-                        "\(name):\(first?.location?.line ?? 1):\(first?.location?.column ?? 1): \(first?.message ?? "invalid definition")"
-                ))
+        switch StepgateDirectory.compile(text: text, path: name) {
+        case .success(let d): return .success(d.machine)
+        case .failure(let problem): return .failure(DefinitionProblem(message: problem.description))
         }
     }
 }

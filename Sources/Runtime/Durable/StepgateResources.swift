@@ -7,11 +7,15 @@ public import Store
 ///
 /// - `stepgate:comment`: Parameters `{"message": "..."}`; records an interim message for the bot
 ///   to deliver and returns `{"delivered": false, "id": n}`.
-/// - `stepgate:approval`: Parameters `{"message": "...", "approvers": ["alice", ...]}` (approvers
-///   optional: anyone may decide), mandatory `TimeoutSeconds`. Opens a pending approval (one per
-///   task key, so a resumed execution finds the same one), then waits until it is approved
-///   (result `{"approved": true, "by": NAME, "comment": TEXT|null}`), rejected (error
-///   `stepgate.ApprovalRejected`) or its deadline passes (`States.Timeout`).
+/// - `stepgate:approval`: Parameters `{"message": "...", "approvers": ["alice", ...]}`, or
+///   `"approvers": {"count": 2, "from": ["alice", "bob", "carol"]}` for several distinct
+///   approvers (`from` optional: anyone), and `"allowAuthor": true` to let the change's owner
+///   approve (never by default); mandatory `TimeoutSeconds`. Approvers are named by account
+///   identity (username or account id / user PHID), never display names. Opens a pending
+///   approval (one per task key, so a resumed execution finds the same one), then waits until it
+///   is approved (result `{"approved": true, "by": "alice, bob", "approvedBy": [...],
+///   "comment": TEXT|null}`), rejected (error `stepgate.ApprovalRejected`) or its deadline
+///   passes (`States.Timeout`).
 public struct StepgateResources: TaskExecutor {
     public static let comment = "stepgate:comment"
     public static let approval = "stepgate:approval"
@@ -21,6 +25,8 @@ public struct StepgateResources: TaskExecutor {
     public let clock: any ExecutionClock
     /// How often a waiting approval looks at the store (seconds, on `clock`).
     public var pollInterval: Double
+    /// The owner of the change under review, excluded from its approvals unless a task allows it.
+    public var owner: ReviewerIdentity?
 
     public init(store: SQLiteStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
         self.store = store
@@ -56,19 +62,48 @@ public struct StepgateResources: TaskExecutor {
         }
         let message = request.input["message"]?.stringValue ?? "approval requested by state \(request.stateName)"
         var approvers: [String] = []
-        if let list = request.input["approvers"] {
-            guard let array = list.arrayValue, array.allSatisfy({ $0.stringValue != nil }) else {
-                throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers must be an array of names")
+        var required = 1
+        switch request.input["approvers"] {
+        case nil, .null?: break
+        case .array(let array)?:
+            guard array.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
+                throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers must be an array of account names")
             }
             approvers = array.compactMap(\.stringValue)
+        case .object(let object)?:
+            for key in object.keys where key != "count" && key != "from" {
+                throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers has an unknown field '\(key)' (expected count, from)")
+            }
+            guard let count = object["count"]?.intValue, object["count"]?.isNumber == true, count >= 1 else {
+                throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers.count must be a positive integer")
+            }
+            required = count
+            if let from = object["from"], !from.isNull {
+                guard let array = from.arrayValue, array.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
+                    throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers.from must be an array of account names")
+                }
+                approvers = array.compactMap(\.stringValue)
+                if Set(approvers).count < count {
+                    throw ExecutionError.taskFailed(
+                        "stepgate:approval: Parameters.approvers.from names \(Set(approvers).count) people but count is \(count)")
+                }
+            }
+        default:
+            throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers must be an array of names or {count, from}")
+        }
+        var excluded: [String] = []
+        switch request.input["allowAuthor"] {
+        case nil, .null?, .bool(false)?: excluded = owner?.names ?? []
+        case .bool(true)?: break
+        default: throw ExecutionError.taskFailed("stepgate:approval: Parameters.allowAuthor must be true or false")
         }
         let id = request.executionID
         let now = clock.now()
         var row: ApprovalRecord
         do {
             row = try await store.openApproval(
-                executionID: id, taskKey: request.key, message: message, approvers: approvers,
-                deadline: now.addingTimeInterval(Double(timeout)), created: now)
+                executionID: id, taskKey: request.key, message: message, approvers: approvers, required: required,
+                excluded: excluded, deadline: now.addingTimeInterval(Double(timeout)), created: now)
         } catch {
             throw ExecutionError.taskFailed("stepgate:approval: \(error.message)")
         }
@@ -79,7 +114,7 @@ public struct StepgateResources: TaskExecutor {
                 return .object(
                     JSONObject([
                         ("approved", .bool(true)), ("by", .string(row.decidedBy ?? "")),
-                        ("comment", row.comment.map(JSON.string) ?? .null),
+                        ("approvedBy", .array(row.approvedBy.map(JSON.string))), ("comment", row.comment.map(JSON.string) ?? .null),
                     ]))
             case .rejected:
                 let by = row.decidedBy ?? "someone"

@@ -1,3 +1,4 @@
+import Config
 import StatesLanguage
 import Foundation
 import YAMLLoader
@@ -127,7 +128,18 @@ private struct PolicyParser {
             let p = path + [.key(key)]
             switch key {
             case "repositories": rules.repositories = strings(v, p, what: "repository names")
-            case "branches": rules.branches = strings(v, p, what: "branch names")
+            case "branches":
+                guard let names = strings(v, p, what: "branch patterns") else { continue }
+                var patterns: [RefPattern] = []
+                for (i, name) in names.enumerated() {
+                    let at = v.arrayValue == nil ? p : p + [.index(i)]
+                    if name.hasPrefix("refs/") {
+                        error("branch patterns name branches without 'refs/heads/' (write '\(RefName.branchName(name))')", at)
+                        continue
+                    }
+                    do { patterns.append(try RefPattern(name)) } catch { self.error(error.description, at) }
+                }
+                rules.branches = patterns
             case "triggers":
                 guard let names = strings(v, p, what: "triggers") else { continue }
                 var kinds: [TriggerContext.Kind] = []

@@ -1,3 +1,4 @@
+public import Config
 public import StatesLanguage
 import Foundation
 import YAMLLoader
@@ -13,14 +14,15 @@ public enum SecretSource: Sendable, Hashable {
 public struct RoleRules: Sendable, Hashable {
     /// Repository names (`*` matches any run of characters).
     public var repositories: [String]?
-    /// Branch names (`release/*`), compared without `refs/heads/`.
-    public var branches: [String]?
+    /// Branch patterns (`release/*`), matched against the short branch name exactly as a
+    /// trigger's `branches` are (``Config/RefPattern``: `*` stays inside one segment, `**` spans them).
+    public var branches: [RefPattern]?
     public var triggers: [TriggerContext.Kind]?
     /// Minimum label values (`Code-Review: 2` means a vote of at least +2).
     public var labels: [String: Int]
 
     public init(
-        repositories: [String]? = nil, branches: [String]? = nil, triggers: [TriggerContext.Kind]? = nil,
+        repositories: [String]? = nil, branches: [RefPattern]? = nil, triggers: [TriggerContext.Kind]? = nil,
         labels: [String: Int] = [:]
     ) {
         self.repositories = repositories
@@ -187,9 +189,9 @@ public struct RolePolicy: Sendable {
         {
             return "which is allowed only in repositories \(Self.list(repositories)) (this is \"\(context.repository)\")"
         }
-        if let branches = rules.branches, !branches.contains(where: { StringPattern(Self.stripHeads($0)).matches(context.branch) }) {
+        if let branches = rules.branches, !branches.contains(where: { !context.branch.isEmpty && $0.matches(context.branch) }) {
             let here = context.branch.isEmpty ? "no branch" : "\"\(context.branch)\""
-            return "which is allowed only on branches \(Self.list(branches)) (this is \(here))"
+            return "which is allowed only on branches \(Self.list(branches.map(\.glob))) (this is \(here))"
         }
         if let triggers = rules.triggers, !triggers.contains(context.kind) {
             return "which is allowed only for triggers \(Self.list(triggers.map(\.rawValue))) (this is \"\(context.kind.rawValue)\")"
@@ -267,10 +269,6 @@ public struct RolePolicy: Sendable {
             default: break
             }
         }
-    }
-
-    private static func stripHeads(_ s: String) -> String {
-        s.hasPrefix("refs/heads/") ? String(s.dropFirst("refs/heads/".count)) : s
     }
 
     private static func list(_ items: [String]) -> String {

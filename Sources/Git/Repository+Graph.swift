@@ -1,0 +1,83 @@
+internal import CLibgit2
+
+// MARK: - History relations and top-level entries
+
+/// One entry of a commit's root tree.
+public struct RootEntry: Sendable, Hashable {
+    public var name: String
+    public var id: ObjectID
+    public var kind: EntryKind?
+
+    public init(name: String, id: ObjectID, kind: EntryKind?) {
+        self.name = name
+        self.id = id
+        self.kind = kind
+    }
+}
+
+extension Repository {
+    /// The best common ancestor of two commits (`git merge-base a b`); nil when they share no history.
+    public func mergeBase(_ a: ObjectID, _ b: ObjectID) throws(GitError) -> ObjectID? {
+        var out = git_oid()
+        var one = a.oid
+        var two = b.oid
+        let rc = git_merge_base(&out, handle, &one, &two)
+        if rc == GIT_ENOTFOUND.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_merge_base")
+        return ObjectID(out)
+    }
+
+    /// Whether `ancestor` is `commit` itself or in its history.
+    public func isAncestor(_ ancestor: ObjectID, of commit: ObjectID) throws(GitError) -> Bool {
+        if ancestor == commit { return true }
+        var descendant = commit.oid
+        var older = ancestor.oid
+        let rc = git_graph_descendant_of(handle, &descendant, &older)
+        try check(rc < 0 ? rc : 0, "git_graph_descendant_of")
+        return rc == 1
+    }
+
+    /// Whether `id` names a commit this repository has.
+    public func hasCommit(_ id: ObjectID) -> Bool {
+        var oid = id.oid
+        var commit: OpaquePointer?
+        guard git_commit_lookup(&commit, handle, &oid) == 0 else {
+            git_error_clear()
+            return false
+        }
+        git_commit_free(commit)
+        return true
+    }
+
+    /// The ref a symbolic reference points to (`refs/heads/main` for `HEAD`), whether or not that
+    /// ref exists yet; nil when `name` is absent or not symbolic.
+    public func symbolicTarget(_ name: String) throws(GitError) -> String? {
+        var reference: OpaquePointer?
+        let rc = git_reference_lookup(&reference, handle, name)
+        if rc == GIT_ENOTFOUND.rawValue || rc == GIT_EINVALIDSPEC.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_reference_lookup")
+        defer { git_reference_free(reference) }
+        return git_reference_symbolic_target(reference).map { String(cString: $0) }
+    }
+
+    /// The entries of a commit's root tree, in Git's order.
+    public func rootEntries(commit: ObjectID) throws(GitError) -> [RootEntry] {
+        try withTree(ofCommit: commit) { (tree: OpaquePointer) throws(GitError) -> [RootEntry] in
+            var entries: [RootEntry] = []
+            for index in 0..<git_tree_entrycount(tree) {
+                guard let entry = git_tree_entry_byindex(tree, index) else { continue }
+                entries.append(
+                    RootEntry(
+                        name: String(cString: git_tree_entry_name(entry)), id: ObjectID(git_tree_entry_id(entry)!),
+                        kind: EntryKind(git_tree_entry_filemode(entry))))
+            }
+            return entries
+        }
+    }
+}
