@@ -1,4 +1,5 @@
 public import StatesLanguage
+internal import Config
 internal import Foundation
 internal import YAMLLoader
 
@@ -20,6 +21,8 @@ public enum ErrorPolicy: String, Sendable, Hashable, CaseIterable {
 ///   timeout: 5s              # the whole pre-receive/update run, gates included
 ///   on-error: fail-closed    # or fail-open
 ///   pusher-variables: [GL_USERNAME, REMOTE_USER]
+///   store: sqlite:///var/lib/stepgate/demo.db   # default: <git-dir>/stepgate/stepgate.db
+///   default-branch: main     # judges new refs; default: the branch HEAD names
 /// roles: {...}               # roles and secrets for gates and push workflows (read by the Runtime policy)
 /// ```
 /// Other top-level sections (the rest of a bot.yaml) are ignored, so one file can serve both.
@@ -28,6 +31,10 @@ public struct HookSettings: Sendable, Equatable {
     public var onError: ErrorPolicy
     /// Server environment variables naming the pusher, first non-empty wins.
     public var pusherVariables: [String]
+    /// Where gates and push workflows are recorded; nil: `<git-dir>/stepgate/stepgate.db`.
+    public var store: String?
+    /// The branch whose `.stepgate/` judges pushes that create a ref; nil: the branch HEAD names.
+    public var defaultBranch: String?
 
     /// The default pusher variables, in order:
     /// - `GL_USERNAME`: GitLab (Gitaly sets it for the authenticated user)
@@ -49,6 +56,11 @@ public struct HookSettings: Sendable, Equatable {
         self.timeout = timeout
         self.onError = onError
         self.pusherVariables = pusherVariables
+    }
+
+    /// The store URL for a repository's hooks.
+    public func storeURL(gitDirectory: String) -> String {
+        store ?? "sqlite://\(gitDirectory)/stepgate/stepgate.db"
     }
 
     /// The pusher from the server environment only (never from commit metadata); nil when no
@@ -106,9 +118,21 @@ public struct HookSettings: Sendable, Equatable {
                     throw fail("'pusher-variables' must be a non-empty list of environment variable names", map.valueLocation(path))
                 }
                 settings.pusherVariables = names
+            case "store":
+                guard let s = value.stringValue, !s.isEmpty else {
+                    throw fail("'store' must be a store URL such as sqlite:///var/lib/stepgate/hooks.db", map.valueLocation(path))
+                }
+                settings.store = s
+            case "default-branch":
+                guard let s = value.stringValue, !s.isEmpty, RefPattern.problem(in: RefName.branchName(s)) == nil,
+                    !s.contains("*")
+                else {
+                    throw fail("'default-branch' must be a branch name such as main", map.valueLocation(path))
+                }
+                settings.defaultBranch = RefName.branchName(s)
             default:
                 throw fail(
-                    "unknown key '\(key)' in 'hooks' (expected timeout, on-error, pusher-variables)",
+                    "unknown key '\(key)' in 'hooks' (expected timeout, on-error, pusher-variables, store, default-branch)",
                     map.keyLocation(path))
             }
         }

@@ -215,3 +215,22 @@ public enum HookInstaller {
         }
     }
 }
+
+enum AtomicFile {
+    /// Writes through a temporary file and a rename, creating the directory if needed.
+    static func write(_ text: String, to path: String) throws(HookFailure) {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let temporary = "\(path).tmp-\(getpid())"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            if rename(temporary, path) != 0 {
+                throw HookFailure("rename \(temporary): \(String(cString: strerror(errno)))")
+            }
+        } catch let error as HookFailure {
+            throw error
+        } catch {
+            throw HookFailure("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}

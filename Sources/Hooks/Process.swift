@@ -7,36 +7,41 @@ internal import Glibc
 internal import Darwin
 #endif
 
-/// Starts push jobs as detached processes: `EXECUTABLE hook run-push --git-dir DIR --job FILE`
-/// in a new session (so the pusher's connection and git's hook pipes are not held open), stdin
-/// from /dev/null, stdout and stderr to `<git-dir>/stepgate/log/<id>.log`.
+/// Starts recorded push executions as detached processes:
+/// `EXECUTABLE hook run-push --git-dir DIR --store URL --execution ID` in a new session (so the
+/// pusher's connection and git's hook pipes are not held open), stdin from /dev/null, stdout and
+/// stderr to `<git-dir>/stepgate/log/<id>.log` (0600). An execution whose process dies is
+/// finished by `stepgate executions resume --store URL`.
 public struct DetachedProcessLauncher: PushJobLauncher {
     public let executable: String
     public let gitDirectory: String
+    public let store: String
+    public let configFile: String?
 
-    public init(executable: String, gitDirectory: String) {
+    public init(executable: String, gitDirectory: String, store: String, configFile: String?) {
         self.executable = executable
         self.gitDirectory = gitDirectory
+        self.store = store
+        self.configFile = configFile
     }
 
-    public func jobPath(_ id: String) -> String { "\(gitDirectory)/stepgate/jobs/\(id).json" }
     public func logPath(_ id: String) -> String { "\(gitDirectory)/stepgate/log/\(id).log" }
 
-    public func launch(_ job: PushJob) throws(HookFailure) {
-        let jobFile = jobPath(job.executionID)
-        try AtomicFile.write(job.json.serialized + "\n", to: jobFile)
-        let log = logPath(job.executionID)
+    public func launch(executionID id: String) throws(HookFailure) {
+        let log = logPath(id)
+        let directory = (log as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(
-                atPath: (log as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw HookFailure("cannot create the log directory: \(error.localizedDescription)")
         }
         // git's hook variables describe the push, not the runner; the runner gets an explicit --git-dir.
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+        if let configFile { environment["STEPGATE_HOOK_CONFIG"] = configFile }
         try Spawn.detached(
             executable: executable,
-            arguments: [executable, "hook", "run-push", "--git-dir", gitDirectory, "--job", jobFile],
+            arguments: [executable, "hook", "run-push", "--git-dir", gitDirectory, "--store", store, "--execution", id],
             environment: environment, stdoutPath: log)
     }
 }
@@ -57,7 +62,7 @@ enum Spawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Nothing else is inherited: an inherited end of git's hook pipes would make the push
         // wait for the whole workflow.

@@ -39,210 +39,167 @@ public struct HookReport: Sendable {
     }
 }
 
-/// pre-receive and update: validates the `.stepgate/` files a push changes, at its new tip,
-/// and runs the push gates read from the trusted side (the ref's current tip, or for a new
-/// ref the default branch), never from the pushed commits.
+extension HookReport {
+    /// An internal error not tied to one ref.
+    public mutating func internalErrorLine(_ what: String, policy: ErrorPolicy) {
+        internalError(nil, what, policy: policy)
+    }
+}
+
+/// pre-receive and update: validates the `.stepgate/` files a push changes, at its new tip, and
+/// runs the push gates of the trusted side (the ref's tip before the push, or for a new ref the
+/// default branch's) through the front door, ``Runtime/WorkflowRuns``. Gates are durable
+/// executions in the hooks' store; a gate sees every commit that enters the ref.
 public final class PushChecker {
     let repository: Repository
+    let runRepository: RunRepository
     let settings: HookSettings
     let environment: [String: String]
-    let tasks: any TaskExecutor
-    let policy: RolePolicy
+    /// The front door, opened (with its store) only when a gate runs.
+    let runs: () throws -> WorkflowRuns
     let deadline: ContinuousClock.Instant
     let trigger: String
 
     /// - Parameters:
-    ///   - repository: opened with ``Repository/openFromHookEnvironment()`` so quarantined
+    ///   - repository: opened with ``Git/Repository/openFromHookEnvironment()`` so quarantined
     ///     objects are visible.
+    ///   - runs: makes the front door (and opens the store) the first time a gate runs.
     ///   - deadline: when the whole run must be over (the time budget).
     public init(
-        repository: Repository, settings: HookSettings, environment: [String: String],
-        tasks: any TaskExecutor = NoTaskExecutor(), policy: RolePolicy = .empty, deadline: ContinuousClock.Instant,
-        trigger: String = "pre-receive"
+        repository: Repository, settings: HookSettings, environment: [String: String], runs: @escaping () throws -> WorkflowRuns,
+        deadline: ContinuousClock.Instant, trigger: String = "pre-receive"
     ) {
         self.repository = repository
+        self.runRepository = RunRepository(name: PushEvent.repositoryName(repository), gitDirectory: repository.path)
         self.settings = settings
         self.environment = environment
-        self.tasks = tasks
-        self.policy = policy
+        self.runs = runs
         self.deadline = deadline
         self.trigger = trigger
     }
 
-    var remainingSeconds: Double {
-        let left = deadline - ContinuousClock.now
-        return left.seconds
-    }
-
     public func check(_ updates: [RefUpdate]) async -> HookReport {
         var report = HookReport()
+        var front: WorkflowRuns?
         for update in updates {
-            await check(update, into: &report)
+            await check(update, front: &front, into: &report)
         }
         return report
     }
 
-    func check(_ update: RefUpdate, into report: inout HookReport) async {
+    func check(_ update: RefUpdate, front: inout WorkflowRuns?, into report: inout HookReport) async {
+        let trusted: TrustedSide
+        do {
+            trusted = try WorkflowRuns.trustedSide(
+                of: runRepository, at: .push(ref: RefName(update.ref), old: update.old, defaultBranch: settings.defaultBranch))
+        } catch let refusal as TrustRefusal {
+            report.reject(update.ref, refusal.description)
+            return
+        } catch {
+            report.internalError(update.ref, "finding the trusted configuration: \(error)", policy: settings.onError)
+            return
+        }
+        let base = trusted.commit.flatMap(ObjectID.init(hex:))
         var commits: [(commit: CommitInfo, files: [String])] = []
         do {
             if !update.isDeletion {
-                commits = try introduced(update)
-                validate(update, commits: commits, into: &report)
+                commits = try PushEvent.commitsEntering(update, in: repository, trustedBase: base)
+                try validate(update, base: base, commits: commits, into: &report)
             }
         } catch {
-            report.internalError(update.ref, "reading the pushed commits: \(error.description)", policy: settings.onError)
+            report.internalError(update.ref, "reading the pushed commits: \(error)", policy: settings.onError)
             return
         }
-        await runGates(update, commits: commits, into: &report)
-    }
-
-    func introduced(_ update: RefUpdate) throws(GitError) -> [(commit: CommitInfo, files: [String])] {
-        let commits = try repository.commitsIntroduced(old: update.old, new: update.new, excluding: .oldAndExistingRefs)
-        var result: [(commit: CommitInfo, files: [String])] = []
-        result.reserveCapacity(commits.count)
-        for commit in commits {
-            result.append((commit, try repository.changedPaths(in: commit).map(\.path)))
-        }
-        return result
+        await runGates(update, trusted: trusted, commits: commits, front: &front, into: &report)
     }
 
     // MARK: Validation at the new tip
 
-    func validate(_ update: RefUpdate, commits: [(commit: CommitInfo, files: [String])], into report: inout HookReport) {
-        // The newest pushed commit that touched each .stepgate/ path, to name it in messages.
-        var lastTouch: [String: ObjectID] = [:]
-        for (commit, files) in commits {
-            for path in files where path.hasPrefix(RepositoryConfigLoader.directory) { lastTouch[path] = commit.id }
-        }
-        guard !lastTouch.isEmpty else { return }
-        let tip = update.new
-        let configPath = RepositoryConfigLoader.path
-        func rejectAll(_ diagnostics: [Diagnostic], file: String, commit: ObjectID) {
-            for d in diagnostics where d.severity == .error {
-                report.reject(update.ref, "\(commit.short) \(d.formatted(file: file))")
-            }
-        }
-        do {
-            var validated = Set<String>()
-            let paths = lastTouch.keys.sorted()
-            for path in paths where RepositoryConfigLoader.isWorkflowDefinition(path: path) {
-                guard let bytes = try repository.blob(at: path, commit: tip) else { continue }
-                validated.insert(path)
-                rejectAll(StepgateFiles.validate(bytes: bytes, file: path), file: path, commit: lastTouch[path] ?? tip)
-            }
-            // Any change under .stepgate/ may break the configuration (a renamed or deleted
-            // definition), so it is checked whenever one happens.
-            if let bytes = try repository.blob(at: configPath, commit: tip) {
-                let blame = lastTouch[configPath] ?? tip
-                switch StepgateFiles.text(bytes) {
-                case nil: rejectAll([StepgateFiles.notUTF8], file: configPath, commit: blame)
-                case let text?:
-                    let loaded = StepgateFiles.loadConfig(text: text, file: configPath)
-                    rejectAll(loaded.diagnostics, file: configPath, commit: blame)
-                    for workflow in loaded.config?.workflows ?? [] where !validated.contains(workflow.definitionPath) {
-                        let path = workflow.definitionPath
-                        validated.insert(path)
-                        if let definition = try repository.blob(at: path, commit: tip) {
-                            rejectAll(StepgateFiles.validate(bytes: definition, file: path), file: path, commit: lastTouch[path] ?? tip)
-                        } else {
-                            let d = StepgateFiles.missingDefinition(workflow, in: loaded.document, shownAs: path)
-                            rejectAll([d], file: configPath, commit: lastTouch[path] ?? blame)
-                        }
-                    }
-                }
-            }
-        } catch {
-            report.internalError(update.ref, "reading .stepgate/ at \(tip.short): \(error.description)", policy: settings.onError)
+    /// Validates the `.stepgate/` files that differ between the trusted side and the new tip (and
+    /// the configuration, whenever any of them does), naming the newest pushed commit that
+    /// touched each file in the rejection.
+    func validate(
+        _ update: RefUpdate, base: ObjectID?, commits: [(commit: CommitInfo, files: [String])], into report: inout HookReport
+    ) throws {
+        let touched = Set(
+            try repository.changedPaths(from: base, to: update.new).flatMap { [$0.path] + ($0.oldPath.map { [$0] } ?? []) }
+                .filter { $0.hasPrefix(StepgateDirectory.directory) })
+        guard !touched.isEmpty else { return }
+        let results = try StepgateDirectory.validate(GitRevision(repository: repository, commit: update.new), only: touched)
+        for (file, diagnostics) in results {
+            let errors = diagnostics.filter { $0.severity == .error }
+            guard !errors.isEmpty else { continue }
+            let blame = commits.last { $0.files.contains(file) }?.commit.id ?? update.new
+            for d in errors { report.reject(update.ref, "\(blame.short) \(d.formatted(file: file))") }
         }
     }
 
     // MARK: Gates from the trusted side
 
-    /// The commit whose configuration judges a push to `update.ref`: the ref's current tip,
-    /// or for a new ref the default branch (HEAD); nil when there is none.
-    func trustedCommit(for update: RefUpdate) throws(GitError) -> ObjectID? {
-        if !update.old.isZero { return update.old }
-        return try repository.reference("HEAD")
-    }
-
-    func runGates(_ update: RefUpdate, commits: [(commit: CommitInfo, files: [String])], into report: inout HookReport) async {
-        let trusted: ObjectID
-        do {
-            guard let commit = try trustedCommit(for: update) else { return }
-            trusted = commit
-        } catch {
-            report.internalError(update.ref, "finding the trusted configuration: \(error.description)", policy: settings.onError)
-            return
-        }
+    func runGates(
+        _ update: RefUpdate, trusted: TrustedSide, commits: [(commit: CommitInfo, files: [String])], front: inout WorkflowRuns?,
+        into report: inout HookReport
+    ) async {
         let config: RepositoryConfig
-        switch DefinitionLoader.config(repository: repository, commit: trusted) {
-        case .success(nil): return
-        case .success(let c?): config = c
-        case .failure(let failure):
+        switch trusted.configuration {
+        case .absent: return
+        case .config(let c): config = c
+        case .invalid(let problem):
             report.internalError(
-                update.ref, "the trusted configuration at \(trusted.short) is unusable: \(failure.describe(RepositoryConfigLoader.path))",
+                update.ref, "the trusted configuration at \(String((trusted.commit ?? "").prefix(7))) is unusable: \(problem)",
                 policy: settings.onError)
             return
         }
-        let pusher = settings.pusher(environment: environment)
-        let repositoryName = PushEvent.repositoryName(repository)
-        for gate in config.gates(forPreReceive: update.ref) {
-            let machine: StateMachine
-            switch DefinitionLoader.load(gate.definitionPath, repository: repository, commit: trusted) {
-            case .success(let m): machine = m
-            case .failure(let failure):
-                report.internalError(
-                    update.ref, "gate \(gate.name): trusted definition at \(trusted.short) is unusable: \(failure.describe(gate.definitionPath))",
-                    policy: settings.onError)
-                continue
+        let gates = config.gates(forPreReceive: update.ref)
+        if gates.isEmpty { return }
+        if front == nil {
+            do { front = try runs() } catch {
+                report.internalError(update.ref, "opening the store: \(error)", policy: settings.onError)
+                return
             }
+        }
+        guard let runs = front else { return }
+        let pusher = settings.pusher(environment: environment)
+        for gate in gates {
             guard
                 let input = PushEvent.input(
-                    trigger: trigger, update: update, pusher: pusher, repository: repositoryName, commits: commits,
+                    trigger: trigger, update: update, pusher: pusher, repository: runRepository.name, commits: commits,
                     template: gate.input)
             else {
                 report.reject(
-                    update.ref, "gate \(gate.name): the push's \(commits.count) commits do not fit in a 256 KiB gate input; push fewer commits at a time")
+                    update.ref,
+                    "gate \(gate.name): the push's \(commits.count) commits do not fit in a 256 KiB gate input; push fewer commits at a time")
                 continue
             }
-            var seconds = remainingSeconds
-            if let limit = gate.timeout?.seconds { seconds = min(seconds, limit) }
-            guard seconds > 0 else {
+            var until = deadline
+            if let limit = gate.timeout { until = min(until, ContinuousClock.now + limit) }
+            guard until > ContinuousClock.now else {
                 report.reject(update.ref, "gate \(gate.name) not run: the time budget of \(settings.timeout.shortDescription) is used up")
                 continue
             }
-            let gateTasks: any TaskExecutor
-            switch GateTasks.executor(
-                policy: policy, machine: machine, kind: .preReceive, repositoryName: repositoryName,
-                gitDirectory: repository.path, ref: update.ref, commit: update.new, workflow: gate.name, inner: tasks)
-            {
-            case .success(let executor): gateTasks = executor
-            case .failure(let denial):
-                report.reject(update.ref, "gate \(gate.name) not run: \(denial.cause)")
+            let request = RunRequest(
+                kind: .preReceive, repository: runRepository, trusted: trusted, definition: .workflow(gate.name),
+                checkout: .commit((update.isDeletion ? update.old : update.new).description), event: input, input: input,
+                resumable: false)
+            let outcome: RunOutcome
+            do { outcome = try await runs.start(request, deadline: until) } catch {
+                report.internalError(update.ref, "gate \(gate.name): the store failed: \(error)", policy: settings.onError)
                 continue
             }
-            let id = UUID().uuidString.lowercased()
-            let identity = ExecutionIdentity(
-                executionID: "stepgate:\(repositoryName):gate:\(id)", name: id, stateMachineName: gate.name)
-            switch await DeadlineRunner.run(machine: machine, input: input, identity: identity, tasks: gateTasks, seconds: seconds) {
-            case .outOfTime:
-                report.reject(update.ref, "gate \(gate.name) did not finish within \(Duration.milliseconds(Int(seconds * 1000)).shortDescription) (time budget)")
-            case .finished(let result):
-                switch result.status {
-                case .succeeded: break
-                case .failed, .timedOut:
-                    let error = result.error ?? (result.status == .timedOut ? "States.Timeout" : "failed")
-                    let cause = result.cause.map { ": \($0)" } ?? ""
-                    report.reject(update.ref, "gate \(gate.name) failed: \(error)\(cause)")
-                }
+            let result = outcome.result
+            if outcome.outOfTime {
+                report.reject(update.ref, "gate \(gate.name) did not finish within its time budget (\(settings.timeout.shortDescription))")
+            } else if outcome.refused, let error = result.error, error == "stepgate.RoleDenied" || error == "stepgate.SecretUnavailable" {
+                report.reject(update.ref, "gate \(gate.name) not run: \(result.cause ?? error)")
+            } else if outcome.refused {
+                // The trusted side itself is unusable (a missing or invalid definition): the server's problem.
+                report.internalError(
+                    update.ref, "gate \(gate.name) not run: \(result.error ?? "stepgate.Refused"): \(result.cause ?? "")",
+                    policy: settings.onError)
+            } else if result.status != .succeeded {
+                let error = result.error ?? (result.status == .timedOut ? "States.Timeout" : "failed")
+                report.reject(update.ref, "gate \(gate.name) failed: \(error)" + (result.cause.map { ": \($0)" } ?? ""))
             }
         }
-    }
-}
-
-extension HookReport {
-    /// An internal error not tied to one ref.
-    public mutating func internalErrorLine(_ what: String, policy: ErrorPolicy) {
-        internalError(nil, what, policy: policy)
     }
 }

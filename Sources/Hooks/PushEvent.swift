@@ -50,6 +50,25 @@ public enum PushEvent {
         return nil
     }
 
+    /// The commits that enter `update.ref` with the push, oldest first, each with the paths it
+    /// changed: `old..new` for an update (a force push: what `new` has that `old` had not), and
+    /// for a new ref what `new` has beyond the trusted base that judges it (the default branch's
+    /// tip); a deletion brings none. Commits that reached the repository earlier through another
+    /// ref are included: a gate sees everything its ref receives.
+    public static func commitsEntering(_ update: RefUpdate, in repository: Repository, trustedBase: ObjectID?) throws(GitError)
+        -> [(commit: CommitInfo, files: [String])]
+    {
+        if update.isDeletion { return [] }
+        let hidden = update.isCreation ? (trustedBase ?? .zero) : update.old
+        let commits = try repository.commitsIntroduced(old: hidden, new: update.new, excluding: .oldOnly)
+        var result: [(commit: CommitInfo, files: [String])] = []
+        result.reserveCapacity(commits.count)
+        for commit in commits {
+            result.append((commit, try repository.changedPaths(in: commit).map(\.path)))
+        }
+        return result
+    }
+
     /// The repository's name for inputs: its directory name without `.git`.
     public static func repositoryName(_ repository: Repository) -> String {
         var name = repository.path
@@ -61,91 +80,5 @@ public enum PushEvent {
         }
         if name.hasSuffix(".git") { name.removeLast(4) }
         return name
-    }
-}
-
-/// How a gate execution under a time limit ended.
-public enum GateOutcome: Sendable {
-    case finished(ExecutionResult)
-    /// The time budget ran out first; the execution was cancelled.
-    case outOfTime
-}
-
-/// Runs executions on the system clock under a deadline.
-public enum DeadlineRunner {
-    /// Runs `machine` with `input`, racing it against `seconds` in a task group; the loser is
-    /// cancelled (the interpreter stops at its next transition or sleep).
-    public static func run(
-        machine: StateMachine, input: JSON, identity: ExecutionIdentity, tasks: any TaskExecutor, seconds: Double
-    ) async -> GateOutcome {
-        let interpreter = Interpreter(
-            machine: machine, identity: identity,
-            environment: ExecutionEnvironment(clock: SystemClock(), tasks: tasks, recordHistory: false))
-        return await withTaskGroup(of: GateOutcome?.self) { group in
-            group.addTask { .finished(await interpreter.run(input: input)) }
-            group.addTask {
-                do { try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000)) } catch { return nil }
-                return .outOfTime
-            }
-            var outcome: GateOutcome = .outOfTime
-            if let first = await group.next(), let value = first { outcome = value }
-            group.cancelAll()
-            return outcome
-        }
-    }
-}
-
-/// Loads a workflow definition from a commit: parsed, validated and compiled.
-enum DefinitionLoader {
-    enum Failure: Error {
-        case missing
-        case invalid([Diagnostic])
-        case git(GitError)
-    }
-
-    static func load(_ path: String, repository: Repository, commit: ObjectID) -> Result<StateMachine, Failure> {
-        let bytes: [UInt8]?
-        do { bytes = try repository.blob(at: path, commit: commit) } catch { return .failure(.git(error)) }
-        guard let bytes else { return .failure(.missing) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return .failure(.invalid([Diagnostic(.error, "the file is not UTF-8 text", at: [], location: SourceLocation(line: 1, column: 1))]))
-        }
-        let document: SourceDocument
-        do {
-            document = try YAMLLoader.parseDefinition(text, fileName: path)
-        } catch {
-            return .failure(.invalid([error.diagnostic]))
-        }
-        switch StateMachineCompiler.load(document) {
-        case .success(let machine): return .success(machine)
-        case .failure(let list): return .failure(.invalid(list.diagnostics))
-        }
-    }
-
-    /// The repository configuration at a commit; `.success(nil)` when there is none.
-    static func config(repository: Repository, commit: ObjectID) -> Result<RepositoryConfig?, Failure> {
-        let bytes: [UInt8]?
-        do { bytes = try repository.blob(at: RepositoryConfigLoader.path, commit: commit) } catch { return .failure(.git(error)) }
-        guard let bytes else { return .success(nil) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return .failure(.invalid([Diagnostic(.error, "the file is not UTF-8 text", at: [], location: SourceLocation(line: 1, column: 1))]))
-        }
-        let (config, diagnostics) = RepositoryConfigLoader.load(text, fileName: RepositoryConfigLoader.path)
-        guard let config else { return .failure(.invalid(diagnostics.filter { $0.severity == .error })) }
-        return .success(config)
-    }
-}
-
-extension DefinitionLoader.Failure {
-    /// One line describing why `path` could not be used.
-    func describe(_ path: String) -> String {
-        switch self {
-        case .missing: return "\(path) does not exist"
-        case .git(let error): return "cannot read \(path): \(error.description)"
-        case .invalid(let diagnostics):
-            guard let first = diagnostics.first else { return "\(path) is invalid" }
-            let more = diagnostics.count > 1 ? " (and \(diagnostics.count - 1) more)" : ""
-            return first.formatted(file: path) + more
-        }
     }
 }

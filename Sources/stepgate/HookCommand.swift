@@ -4,6 +4,7 @@ import Git
 import Hooks
 import Runtime
 import StatesLanguage
+import Store
 
 /// `stepgate hook pre-receive|update|post-receive` (what the shims run) and the detached
 /// `stepgate hook run-push` that post-receive starts.
@@ -63,9 +64,15 @@ struct HookCommand: AsyncParsableCommand {
             do {
                 let updates = try RefUpdate.parse(hookInput: input)
                 let repository = try Repository.openFromHookEnvironment()
-                let launcher = DetachedProcessLauncher(executable: HookSupport.executablePath(), gitDirectory: repository.path)
-                let report = PushStarter(repository: repository, settings: settings, environment: environment, launcher: launcher)
-                    .start(updates)
+                let policy = try HookSupport.policy(environment: environment).get()
+                let store = settings.storeURL(gitDirectory: repository.path)
+                let launcher = DetachedProcessLauncher(
+                    executable: HookSupport.executablePath(), gitDirectory: repository.path, store: store,
+                    configFile: HookSupport.configFile(environment: environment))
+                let report = await PushStarter(
+                    repository: repository, settings: settings, environment: environment,
+                    runs: HookSupport.runs(store: store, policy: policy), launcher: launcher
+                ).start(updates)
                 for line in report.lines { Terminal.printError(line) }
             } catch {
                 Terminal.printError("stepgate: warning: no push workflow started: \(HookSupport.describe(error))")
@@ -75,42 +82,39 @@ struct HookCommand: AsyncParsableCommand {
 
     struct RunPush: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run-push", abstract: "Run one push workflow job to completion (started by post-receive).",
+            commandName: "run-push", abstract: "Run one recorded push workflow to its end (started by post-receive).",
             shouldDisplay: false)
 
         @Option(help: "The repository's git directory.")
         var gitDir: String
 
-        @Option(help: "The job file post-receive wrote.")
-        var job: String
+        @Option(help: "The hooks' store.")
+        var store: String
+
+        @Option(help: "The execution post-receive recorded.")
+        var execution: String
 
         func run() async throws {
-            let recorder = FileExecutionRecorder(gitDirectory: gitDir)
-            guard let data = FileManager.default.contents(atPath: job),
-                let value = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let pushJob = PushJob(json: value)
-            else {
-                Terminal.printError("stepgate: error: \(job): not a readable push job")
-                throw ExitCode(2)
-            }
             var environment = ProcessInfo.processInfo.environment
             environment["GIT_DIR"] = environment["GIT_DIR"] ?? gitDir
             let policy: RolePolicy
             switch HookSupport.policy(environment: environment) {
             case .success(let p): policy = p
             case .failure(let error):
-                Terminal.printError("stepgate: error: execution \(pushJob.executionID): hook configuration: \(error.description)")
-                try? recorder.finished(
-                    pushJob, outcome: ExecutionOutcome(status: "FAILED", error: "stepgate.Internal", cause: error.description))
+                Terminal.printError("stepgate: error: execution \(execution): hook configuration: \(error.description)")
+                throw ExitCode(1)
+            }
+            let runs: WorkflowRuns
+            do { runs = try HookSupport.runs(store: store, policy: policy)() } catch {
+                Terminal.printError("stepgate: error: execution \(execution): \(HookSupport.describe(error))")
                 throw ExitCode(1)
             }
             do {
-                let outcome = try await PushJobRunner.run(job: pushJob, gitDirectory: gitDir, recorder: recorder, policy: policy)
-                print("execution \(pushJob.executionID): \(outcome.status)")
-                try? FileManager.default.removeItem(atPath: job)
-                if !outcome.succeeded { throw ExitCode(1) }
-            } catch let failure as HookFailure {
-                Terminal.printError("stepgate: error: execution \(pushJob.executionID): \(failure.description)")
-                try? recorder.finished(pushJob, outcome: ExecutionOutcome(status: "FAILED", error: "stepgate.Internal", cause: failure.description))
+                let outcome = try await runs.resume(id: execution)
+                print("execution \(execution): \(outcome.result.status.rawValue)")
+                if outcome.result.status != .succeeded { throw ExitCode(1) }
+            } catch let error as StoreError {
+                Terminal.printError("stepgate: error: execution \(execution): \(error.message)")
                 throw ExitCode(1)
             }
         }
@@ -144,6 +148,14 @@ enum HookSupport {
     static func policy(environment: [String: String]) -> Result<RolePolicy, PolicyError> {
         guard let file = configFile(environment: environment) else { return .success(.empty) }
         do { return .success(try RolePolicy.load(path: file)) } catch { return .failure(error) }
+    }
+
+    /// Opens the hooks' store and makes the front door, when first needed.
+    static func runs(store: String, policy: RolePolicy) -> () throws -> WorkflowRuns {
+        {
+            let opened = try SQLiteStore(url: store)
+            return WorkflowRuns(store: opened, settings: WorkflowRuns.Settings(policy: policy))
+        }
     }
 
     /// pre-receive and update: everything that can go wrong ends as lines on stderr and an
@@ -181,7 +193,8 @@ enum HookSupport {
             let repository = try Repository.openFromHookEnvironment()
             let policy = try HookSupport.policy(environment: environment).get()
             let checker = PushChecker(
-                repository: repository, settings: settings, environment: environment, policy: policy,
+                repository: repository, settings: settings, environment: environment,
+                runs: runs(store: settings.storeURL(gitDirectory: repository.path), policy: policy),
                 deadline: started + budget, trigger: "pre-receive")
             report = await checker.check(list)
         } catch {
@@ -197,6 +210,8 @@ enum HookSupport {
         if let e = error as? GitError { return e.description }
         if let e = error as? RefUpdate.ParseError { return e.description }
         if let e = error as? HookFailure { return e.description }
+        if let e = error as? StoreError { return e.message }
+        if let e = error as? PolicyError { return e.description }
         return String(describing: error)
     }
 

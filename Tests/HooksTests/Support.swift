@@ -1,4 +1,5 @@
 import Foundation
+import StatesLanguage
 import Testing
 
 struct FixtureError: Error, CustomStringConvertible {
@@ -213,5 +214,27 @@ enum Defs {
               pre-receive: {refs: [\(refs)]}
 
         """
+    }
+}
+
+extension World {
+    /// The hooks' store of the server repository.
+    var store: String { "sqlite://\(server)/stepgate/stepgate.db" }
+
+    /// `stepgate executions show ID --format json` on the hooks' store.
+    func execution(_ id: String) throws -> JSON? {
+        let out = try run(binary, ["executions", "show", id, "--store", store, "--format", "json"], in: root, environment: environment)
+        guard out.status == 0 else { return nil }
+        return try? JSONParser.parse(out.stdout)
+    }
+
+    /// Waits (at most `seconds`) for an execution of the hooks' store to end; nil when it did not.
+    func finishedExecution(_ id: String, seconds: Double = 15) throws -> JSON? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let value = try execution(id), value["status"]?.stringValue != "RUNNING" { return value }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return nil
     }
 }

@@ -40,8 +40,15 @@ public enum TrustRules {
         } else if let tip = try repository.reference(branch.full) {
             return (tip, branch.branch ?? "")
         }
+        // No default branch to judge by. Where no branch holds a configuration nothing could be
+        // gated (a repository's first pushes); otherwise the push fails closed.
         let existing = try repository.references(matching: "refs/heads/*").filter { pushedAlongside[RefName($0.name)] == nil }
-        if existing.isEmpty { return (nil, branch.branch ?? "") }
+        var configured = false
+        for (_, tip) in existing where try repository.entryKind(at: StepgateDirectory.configPath, commit: tip) != nil {
+            configured = true
+            break
+        }
+        if !configured { return (nil, branch.branch ?? "") }
         throw TrustRefusal(
             "no trusted configuration for the new ref \(ref.full): the default branch \(branch.full) does not exist; "
                 + "set hooks.default-branch to the branch whose .stepgate/ judges new refs")

@@ -65,7 +65,7 @@ public struct WorkflowRuns: Sendable {
 
     /// The trusted side of `repository` as `anchor` places it: the commit, its branch and its configuration.
     /// - Throws: ``TrustRefusal`` (a new ref with no default branch), ``RevisionReadError`` or a Git error.
-    public func trustedSide(of repository: RunRepository, at anchor: TrustAnchor) throws -> TrustedSide {
+    public static func trustedSide(of repository: RunRepository, at anchor: TrustAnchor) throws -> TrustedSide {
         let repo = try repository.open()
         let commit: ObjectID?
         let branch: String
