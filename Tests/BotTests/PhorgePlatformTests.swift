@@ -91,8 +91,13 @@ struct PhorgePlatformTests {
         let snapshot = ReviewSnapshot(
             target: target, branch: "main", isOpen: true, status: "accepted", labels: [:],
             labelVoters: ["accepted": ["bob": 1], "command": ["carol": 1, "bob": 1]], approvers: ["bob"], files: [],
-            revisionSHA: nil, updated: "1", event: .null)
-        #expect(p.approvalVoters(in: snapshot) == ["bob", "carol"])
+            revisionSHA: nil, updated: "1", event: .null,
+            people: ["bob": ReviewerIdentity(id: "PHID-USER-b", username: "bob"), "carol": ReviewerIdentity(id: "PHID-USER-c", username: "carol")])
+        #expect(
+            p.approvalVoters(in: snapshot) == [
+                ApprovalVoter(ReviewerIdentity(id: "PHID-USER-b", username: "bob")),
+                ApprovalVoter(ReviewerIdentity(id: "PHID-USER-c", username: "carol"), byCommand: true),
+            ])
     }
 
     @Test func defaultBranchComesFromTheMirrorsHEAD() throws {

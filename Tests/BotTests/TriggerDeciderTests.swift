@@ -106,8 +106,8 @@ struct TriggerDeciderTests {
         let running = KnownExecution(executionID: "e1", target: Self.target(), workflow: "check", isRunning: true)
         let actions = TriggerDecider.decide(
             snapshot: Self.snapshot(), configuration: Self.config, knowledge: TriggerKnowledge(executions: [running]),
-            approvalVoters: ["alice"])
-        #expect(actions.contains(.approve(executionID: "e1", voters: ["alice"])))
+            approvalVoters: [ApprovalVoter(ReviewerIdentity(id: "1000", username: "alice"))])
+        #expect(actions.contains(.approve(executionID: "e1", voters: [ApprovalVoter(ReviewerIdentity(id: "1000", username: "alice"))])))
     }
 
     @Test func staleReportSkippedAndNeverTwice() {

@@ -14,6 +14,7 @@ struct StoredTrigger: Codable, Sendable {
     var branch: String
     var labels: [String: Int]
     var approvers: [String]
+    var owner: ReviewerIdentity?
     /// The trigger event (serialized JSON), before the input template is merged in.
     var event: String
     /// The trusted commit (target branch tip) the workflow definition is read from.
@@ -52,7 +53,7 @@ public struct CycleSummary: Sendable, Equatable {
 /// What one poll cycle reads once: refreshed mirrors, trusted configurations per (repository, branch).
 struct CycleCache {
     var refreshed = Set<String>()
-    var trusted: [String: MirrorReader.Trusted] = [:]
+    var trusted: [String: TrustedSide] = [:]
 }
 
 /// A set of strings behind a lock.
@@ -219,7 +220,7 @@ public final class BotEngine: Sendable {
         if snapshot.touchesStepgate, try await store.dedupeKey(snapshot.target.validationKey) != nil {
             knowledge.claimedKeys.insert(snapshot.target.validationKey)
         }
-        var trusted = MirrorReader.Trusted(configuration: .absent, tip: nil)
+        var trusted = TrustedSide.none(branch: snapshot.branch)
         if snapshot.isOpen {
             if !cycle.refreshed.contains(mirror.key) {
                 try await platform.refreshMirror(mirror, logger: logger)
@@ -229,7 +230,7 @@ public final class BotEngine: Sendable {
             if let cached = cycle.trusted[cacheKey] {
                 trusted = cached
             } else {
-                trusted = try MirrorReader.trusted(mirror: mirror, branch: snapshot.branch)
+                trusted = try WorkflowRuns.trustedSide(of: Self.runRepository(mirror), at: .branch(snapshot.branch))
                 cycle.trusted[cacheKey] = trusted
             }
         }
@@ -245,17 +246,17 @@ public final class BotEngine: Sendable {
                 try await cancel(executionID: id, target: target, reason: reason, platform: platform, logger: logger)
                 summary.cancelled.append(id)
             case .approve(let id, let voters):
-                await approve(executionID: id, voters: voters, logger: logger)
+                await approve(executionID: id, voters: voters, target: snapshot.target, platform: platform, logger: logger)
             case .validate(let key):
                 try await validate(snapshot, mirror: mirror, key: key, platform: platform, logger: logger)
             case .start(let workflowName, let key):
                 guard case .config(let config) = trusted.configuration, let workflow = config.workflow(named: workflowName),
-                    let tip = trusted.tip
+                    let tip = trusted.commit
                 else { continue }
                 let id = UUID().uuidString.lowercased()
                 let stored = StoredTrigger(
                     target: snapshot.target, branch: snapshot.branch, labels: snapshot.labels, approvers: snapshot.approvers,
-                    event: snapshot.event.serialized, tip: tip, definitionPath: workflow.definitionPath,
+                    owner: snapshot.owner, event: snapshot.event.serialized, tip: tip, definitionPath: workflow.definitionPath,
                     voteLabel: workflow.report?.vote, input: workflow.input.map { JSON.object($0).serialized })
                 let claim = try await store.claimBotExecution(
                     BotReportRecord(
@@ -298,20 +299,38 @@ public final class BotEngine: Sendable {
         }
     }
 
-    func approve(executionID: String, voters: [String], logger: Logger) async {
+    /// Counts each voter's approval (one per person, by account identity); a voter the approval does
+    /// not allow (not among its approvers, or the change's own owner) is ignored, and one who asked
+    /// by a command is told so, once.
+    func approve(executionID: String, voters: [ApprovalVoter], target: ReviewTarget, platform: any ReviewPlatform, logger: Logger)
+        async
+    {
         guard let pending = try? await store.approvals(executionID: executionID, status: .pending), !pending.isEmpty else { return }
         for voter in voters {
+            let who = voter.identity
+            if pending.allSatisfy({ $0.approvedBy.contains(who.description) }) { continue }
             do {
                 let decided = try await store.decideApproval(
-                    executionID: executionID, approve: true, by: voter, comment: "approved by a vote on the review",
+                    executionID: executionID, approve: true, by: who.description, identities: who.names,
+                    comment: voter.byCommand ? "approved by a command on the review" : "approved by a vote on the review",
                     audit: AuditEntry(
-                        actor: voter, action: "approval.approve", target: "execution \(executionID)", result: "approved"))
-                if !decided.isEmpty {
-                    logger.info("approval decided", metadata: ["execution": "\(executionID)", "by": "\(voter)"])
-                    return
+                        actor: who.description, action: "approval.approve", target: "execution \(executionID)",
+                        result: "approved by \(who.id)"))
+                if decided.contains(where: { $0.status == .approved }) {
+                    logger.info("approval decided", metadata: ["execution": "\(executionID)", "by": "\(who)"])
                 }
             } catch {
-                logger.debug("voter may not decide the approval", metadata: ["voter": "\(voter)", "error": "\(error)"])
+                logger.info("a voter may not decide the approval", metadata: ["voter": "\(who)", "error": "\(error)"])
+                guard voter.byCommand, error.code == .conflict else { continue }
+                let key = "approval-refused|\(executionID)|\(who.id)"
+                guard (try? await store.dedupeKey(key)) == nil else { continue }
+                let message = "stepgate: the approval command of \(who) was ignored: \(error.message)\nExecution: \(executionID)"
+                do {
+                    try await platform.postNotice(message, on: target, logger: logger)
+                    _ = try await store.claimDedupeKey(key, executionID: executionID)
+                } catch {
+                    logger.warning("could not say that an approval command was ignored", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -320,7 +339,7 @@ public final class BotEngine: Sendable {
         async throws
     {
         let commit = try await platform.fetchRevision(snapshot, into: mirror, logger: logger)
-        let findings = try MirrorReader.validate(mirror: mirror, commit: commit, files: snapshot.files)
+        let findings = try Self.findings(mirror: mirror, commit: commit, files: snapshot.files)
         let errors = findings.filter { $0.severity == "error" }.count
         if !findings.isEmpty {
             let message =
@@ -331,6 +350,22 @@ public final class BotEngine: Sendable {
         }
         _ = try await store.claimDedupeKey(key, executionID: "validation")
         logger.info("validated .stepgate/ files", metadata: ["findings": "\(findings.count)"])
+    }
+
+    /// Validation problems of the `.stepgate/` files among `files` at `commit`, as findings at their line.
+    static func findings(mirror: MirrorConfiguration, commit: String, files: [String]) throws -> [ReviewFinding] {
+        let results = try WorkflowRuns.validate(runRepository(mirror), commit: commit, only: Set(files))
+        return results.flatMap { file, diagnostics in
+            diagnostics.map { d in
+                ReviewFinding(
+                    path: file, line: d.location?.line ?? 1, message: "\(d.severity.rawValue): \(d.message)",
+                    severity: d.severity.rawValue)
+            }
+        }
+    }
+
+    static func runRepository(_ mirror: MirrorConfiguration) -> RunRepository {
+        RunRepository(name: mirror.key, gitDirectory: mirror.path)
     }
 
     // MARK: - Running executions
@@ -369,21 +404,10 @@ public final class BotEngine: Sendable {
         }
         let existing = try await store.execution(id: id)
         if let existing, existing.status != .running { return }
-        let definitionText: String
-        if let existing { definitionText = existing.definition } else {
-            guard let text = try MirrorReader.definition(mirror: mirror, tip: stored.tip, path: stored.definitionPath) else {
-                try await failWithoutRunning(
-                    id, stored: stored, workflow: record.workflow, error: "stepgate.DefinitionMissing",
-                    cause: "\(stored.definitionPath) does not exist at \(stored.tip)")
-                return
-            }
-            definitionText = text
-        }
-        let machine: StateMachine
-        switch DurableExecutions.compile(definitionText, name: stored.definitionPath) {
-        case .success(let m): machine = m
-        case .failure(let problem):
-            try await failWithoutRunning(id, stored: stored, workflow: record.workflow, error: "stepgate.InvalidDefinition", cause: problem.message, text: definitionText)
+        let runs = WorkflowRuns(store: store, settings: runSettings)
+        if existing != nil {
+            let outcome = await cancellable(id) { try await runs.resume(id: id) }
+            log(outcome, server: stored.target.server, logger: logger)
             return
         }
         var commit = record.commitID
@@ -395,61 +419,40 @@ public final class BotEngine: Sendable {
             try await store.setBotReportCommit(executionID: id, commitID: fetched)
             commit = fetched
         }
-        let checkout = commit!
-        let context = TriggerContext(
-            kind: TriggerContext.Kind(rawValue: stored.target.platform) ?? .gerrit, repository: stored.target.repository,
-            branch: stored.branch, workflow: record.workflow, labels: stored.labels, change: String(stored.target.reviewNumber),
-            patchSet: stored.target.revisionNumber, approvers: stored.approvers, revision: commit)
-        var grants: RoleGrants
-        do {
-            grants = try configuration.roles.authorize(machine: machine, context: context)
-        } catch {
-            logger.warning("role denied; no task runs", metadata: ["cause": "\(error.executionError.cause)"])
-            try await failWithoutRunning(
-                id, stored: stored, workflow: record.workflow, error: error.executionError.error, cause: error.executionError.cause,
-                text: definitionText, commit: commit)
-            return
+        // The workflow comes from the branch tip the trigger was matched against, never the change.
+        let repository = Self.runRepository(mirror)
+        let trusted = try WorkflowRuns.trustedSide(of: repository, at: .commit(stored.tip, branch: stored.branch))
+        let event = (try? JSONParser.parse(stored.event)) ?? .null
+        let request = RunRequest(
+            id: id, kind: TriggerContext.Kind(rawValue: stored.target.platform) ?? .gerrit, repository: repository,
+            trusted: trusted, definition: .workflow(record.workflow), checkout: .commit(commit!),
+            facts: ReviewFacts(
+                labels: stored.labels, approvers: stored.approvers, change: String(stored.target.reviewNumber),
+                patchSet: stored.target.revisionNumber, owner: stored.owner),
+            event: event)
+        let outcome = await cancellable(id) { try await runs.start(request) }
+        if let outcome, outcome.refused {
+            logger.warning("the run was refused; no task ran", metadata: ["cause": "\(outcome.result.cause ?? "")"])
         }
-        // The trust model: a change that edits .stepgate/ runs without secrets.
-        let editsStepgate =
-            (try? JSONParser.parse(stored.event))?["files"]?.arrayValue?.contains {
-                $0.stringValue?.hasPrefix(".stepgate/") == true
-            } ?? false
-        if editsStepgate && !grants.allSecretValues.isEmpty {
-            logger.info("the change edits .stepgate/: its tasks run without secrets")
-            grants = grants.withoutSecrets
-        }
-        var taskConfiguration = StepgateTaskExecutor.Configuration(
-            workspace: .checkout(repository: mirror.path, commit: checkout), grants: grants, context: context)
-        taskConfiguration.temporaryDirectory = configuration.workDirectory ?? options.temporaryDirectory
-        let tasks = StepgateTaskExecutor(configuration: taskConfiguration).redacting()
-        let redactor = Redactor(secrets: grants.allSecretValues)
-        let durable = DurableExecutions(
-            store: store, redact: { redactor.redact($0) }, approvalPollInterval: options.approvalPollInterval)
-        let result: ExecutionResult? = await cancellable(id) { [store] in
-            if existing != nil {
-                return try await durable.resume(id: id, tasks: tasks)
-            }
-            var input = (try? JSONParser.parse(stored.event)) ?? .null
-            if case .object(var object) = input, let template = stored.input.flatMap({ try? JSONParser.parse($0) })?.objectValue {
-                for (k, v) in template.pairs { object[k] = v }
-                input = .object(object)
-            }
-            _ = store
-            return try await durable.start(
-                id: id, definitionText: definitionText, machine: machine, workflow: record.workflow, input: input,
-                trigger: (try? JSONParser.parse(stored.event)) ?? .null, repository: stored.target.repository, revision: checkout,
-                tasks: tasks)
-        }
-        if let result {
-            metrics.execution(server: stored.target.server, outcome: result.status.rawValue.lowercased())
-            logger.info("execution ended", metadata: ["status": "\(result.status.rawValue)"])
-        }
+        log(outcome, server: stored.target.server, logger: logger)
+    }
+
+    /// The front door's settings for the bot's runs.
+    var runSettings: WorkflowRuns.Settings {
+        WorkflowRuns.Settings(
+            policy: configuration.roles, temporaryDirectory: configuration.workDirectory ?? options.temporaryDirectory,
+            approvalPollInterval: options.approvalPollInterval)
+    }
+
+    func log(_ outcome: RunOutcome?, server: String, logger: Logger) {
+        guard let outcome else { return }
+        metrics.execution(server: server, outcome: outcome.result.status.rawValue.lowercased())
+        logger.info("execution ended", metadata: ["status": "\(outcome.result.status.rawValue)"])
     }
 
     /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``).
-    func cancellable(_ id: String, _ body: @escaping @Sendable () async throws -> ExecutionResult) async -> ExecutionResult? {
-        await withTaskGroup(of: ExecutionResult?.self) { group in
+    func cancellable(_ id: String, _ body: @escaping @Sendable () async throws -> RunOutcome) async -> RunOutcome? {
+        await withTaskGroup(of: RunOutcome?.self) { group in
             group.addTask { try? await body() }
             group.addTask { [running] in
                 while !Task.isCancelled && !running.isCancelled(id) {
@@ -461,21 +464,6 @@ public final class BotEngine: Sendable {
             group.cancelAll()
             return first
         }
-    }
-
-    /// Records an execution that ends before any task runs (role denied, missing definition) so it is reported.
-    func failWithoutRunning(
-        _ id: String, stored: StoredTrigger, workflow: String, error: String, cause: String, text: String = "", commit: String? = nil
-    ) async throws {
-        let trigger = (try? JSONParser.parse(stored.event)) ?? .null
-        if try await store.execution(id: id) == nil {
-            try await store.createExecution(
-                NewExecution(
-                    id: id, workflow: workflow, repository: stored.target.repository, revision: commit, trigger: trigger,
-                    input: trigger, definition: text))
-        }
-        try await store.finishExecution(id: id, ExecutionEnding(status: .failed, error: error, cause: cause))
-        metrics.execution(server: stored.target.server, outcome: "failed")
     }
 
     // MARK: - Reporting
@@ -565,6 +553,7 @@ public final class BotEngine: Sendable {
             cause: execution.cause, failedState: execution.status == .succeeded ? nil : lastEntered, duration: duration,
             voteLabel: voteLabel, findings: findings)
         report.tasks = tasks
+        if execution.plan?["editsStepgate"]?.boolValue == true { report.notes.append(WorkflowRuns.withoutSecretsNote) }
         return report
     }
 

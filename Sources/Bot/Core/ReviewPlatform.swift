@@ -56,6 +56,7 @@ public protocol ReviewPlatform: Sendable {
     /// Posts a message only (cancellation notices).
     func postNotice(_ message: String, on target: ReviewTarget, logger: Logger) async throws
 
-    /// Who approved waiting `stepgate:approval` tasks on this snapshot (e.g. Code-Review +2 voters).
-    func approvalVoters(in snapshot: ReviewSnapshot) -> [String]
+    /// Who may be deciding waiting `stepgate:approval` tasks on this snapshot (Code-Review +2 voters,
+    /// accepting reviewers, approval commands), by account identity.
+    func approvalVoters(in snapshot: ReviewSnapshot) -> [ApprovalVoter]
 }

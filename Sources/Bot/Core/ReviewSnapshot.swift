@@ -62,10 +62,14 @@ public struct ReviewSnapshot: Sendable {
     /// Label values on the current revision, the bot's own votes excluded: per label the most negative vote
     /// when there is one (a veto), else the highest.
     public var labels: [String: Int]
-    /// Who voted what, per label (usernames).
+    /// Who voted what, per label, by name (username, else account id: never a display name).
     public var labelVoters: [String: [String: Int]]
-    /// Everyone who approved (voted positively on any label / accepted), bot excluded.
+    /// Everyone who approved (voted positively on any label / accepted), bot excluded, by name.
     public var approvers: [String]
+    /// The account behind each name used above.
+    public var people: [String: ReviewerIdentity]
+    /// The owner (author) of the review.
+    public var owner: ReviewerIdentity?
     /// Files of the current revision.
     public var files: [String]
     /// The revision's Git commit when the server names it (Gerrit's SHA-1).
@@ -74,14 +78,18 @@ public struct ReviewSnapshot: Sendable {
     public var updated: String
     /// The trigger event given to workflows (design.md's shape), without the workflow's input template.
     public var event: JSON
-    /// Whether the revision edits `.stepgate/` (its files are then validated and commented).
+    /// Whether the server's file list names `.stepgate/` files (they are then validated and commented).
+    /// Whether the revision edits `.stepgate/` for the trust model is decided from the Git trees
+    /// by the front door, not from this list.
     public var touchesStepgate: Bool
 
     public init(
         target: ReviewTarget, branch: String, isOpen: Bool, status: String?, labels: [String: Int],
         labelVoters: [String: [String: Int]] = [:], approvers: [String], files: [String], revisionSHA: String?,
-        updated: String, event: JSON
+        updated: String, event: JSON, people: [String: ReviewerIdentity] = [:], owner: ReviewerIdentity? = nil
     ) {
+        self.people = people
+        self.owner = owner
         self.target = target
         self.branch = branch
         self.isOpen = isOpen
@@ -96,20 +104,24 @@ public struct ReviewSnapshot: Sendable {
         self.touchesStepgate = files.contains { $0.hasPrefix(".stepgate/") }
     }
 
-    /// The role-checking context for `workflow` (server facts only).
-    public func triggerContext(workflow: String, revision: String?) -> TriggerContext {
-        TriggerContext(
-            kind: TriggerContext.Kind(rawValue: target.platform) ?? .gerrit, repository: target.repository, branch: branch,
-            workflow: workflow, labels: labels, change: String(target.reviewNumber), patchSet: target.revisionNumber,
-            approvers: approvers, revision: revision)
-    }
-
     /// Folds individual votes into one value per label: the lowest negative vote if any, else the highest.
     public static func combine(votes: [Int]) -> Int? {
         let nonZero = votes.filter { $0 != 0 }
         guard !nonZero.isEmpty else { return nil }
         if let low = nonZero.min(), low < 0 { return low }
         return nonZero.max()
+    }
+}
+
+/// Someone whose vote or command may decide a waiting approval.
+public struct ApprovalVoter: Sendable, Hashable {
+    public var identity: ReviewerIdentity
+    /// They asked by a command comment (told when they may not decide), not by a vote.
+    public var byCommand: Bool
+
+    public init(_ identity: ReviewerIdentity, byCommand: Bool = false) {
+        self.identity = identity
+        self.byCommand = byCommand
     }
 }
 
@@ -192,6 +204,8 @@ public struct OutcomeReport: Sendable, Hashable {
     public var findings: [ReviewFinding]
     /// How each Task state ended (its last attempt), in the order they first ended: Phorge's unit results.
     public var tasks: [TaskOutcome] = []
+    /// What the report must say beside the result (tasks ran without secrets, ...).
+    public var notes: [String] = []
 
     public init(
         executionID: String, workflow: String, status: String, error: String? = nil, cause: String? = nil,
@@ -219,6 +233,7 @@ public struct OutcomeReport: Sendable, Hashable {
         if let error { lines.append("Error: \(error)" + (cause.map { ": \(Self.bounded($0))" } ?? "")) }
         if let duration { lines.append(String(format: "Duration: %.1f s", duration)) }
         if !findings.isEmpty { lines.append("Findings: \(findings.count)") }
+        for note in notes { lines.append("Note: \(note)") }
         lines.append("Execution: \(executionID)")
         return lines.joined(separator: "\n")
     }

@@ -37,7 +37,7 @@ public enum TriggerAction: Sendable, Equatable {
     /// Validate the revision's `.stepgate/` files and comment the errors, after claiming `dedupeKey`.
     case validate(dedupeKey: String)
     /// Decide the pending approvals of a running execution on the current revision, by these voters.
-    case approve(executionID: String, voters: [String])
+    case approve(executionID: String, voters: [ApprovalVoter])
     /// Nothing to do, and why (logged at debug level).
     case skip(reason: String)
 }
@@ -54,7 +54,7 @@ public enum TriggerAction: Sendable, Equatable {
 /// - Running executions on the current revision receive the approvals the platform recognised.
 public enum TriggerDecider {
     public static func decide(
-        snapshot: ReviewSnapshot, configuration: TrustedConfiguration, knowledge: TriggerKnowledge, approvalVoters: [String] = []
+        snapshot: ReviewSnapshot, configuration: TrustedConfiguration, knowledge: TriggerKnowledge, approvalVoters: [ApprovalVoter] = []
     ) -> [TriggerAction] {
         var actions: [TriggerAction] = []
         let current = snapshot.target

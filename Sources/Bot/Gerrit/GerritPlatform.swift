@@ -87,14 +87,19 @@ public final class GerritPlatform: ReviewPlatform {
         var labels: [String: Int] = [:]
         var voters: [String: [String: Int]] = [:]
         var approvers = Set<String>()
+        var people: [String: ReviewerIdentity] = [:]
         var labelsJSON = JSONObject()
         for (name, info) in (change.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
             var values: [Int] = []
             var by: [String: Int] = [:]
-            for vote in info.votes where vote.accountID == nil || vote.accountID != me {
+            // People are their accounts: the id, and the username when there is one; a display
+            // name or e-mail address, which anyone can set, never names a voter.
+            for vote in info.votes where vote.accountID != nil && vote.accountID != me {
                 let value = vote.value ?? 0
                 values.append(value)
-                let who = vote.username ?? vote.name ?? vote.email ?? "\(vote.accountID ?? 0)"
+                let identity = ReviewerIdentity(id: String(vote.accountID!), username: vote.username)
+                let who = identity.description
+                people[who] = identity
                 by[who] = value
                 if value > 0 { approvers.insert(who) }
             }
@@ -112,7 +117,8 @@ public final class GerritPlatform: ReviewPlatform {
             server: server, platform: .gerrit, repository: mirror.key, project: change.project,
             reviewID: GerritClient.changeID(project: change.project, number: change.number), reviewNumber: change.number,
             revisionNumber: revision.number, revisionID: sha)
-        let owner = change.owner.username ?? change.owner.name ?? "\(change.owner.accountID ?? 0)"
+        let ownerIdentity = change.owner.accountID.map { ReviewerIdentity(id: String($0), username: change.owner.username) }
+        let owner = ownerIdentity?.description ?? ""
         let base = configuration.url.hasSuffix("/") ? String(configuration.url.dropLast()) : configuration.url
         let event: JSON = .object(
             JSONObject([
@@ -137,13 +143,13 @@ public final class GerritPlatform: ReviewPlatform {
         return ReviewSnapshot(
             target: target, branch: change.branch, isOpen: change.status.isOpen, status: change.status.rawValue, labels: labels,
             labelVoters: voters, approvers: approvers.sorted(), files: files, revisionSHA: sha, updated: change.updated.description,
-            event: event)
+            event: event, people: people, owner: ownerIdentity)
     }
 
-    public func approvalVoters(in snapshot: ReviewSnapshot) -> [String] {
+    public func approvalVoters(in snapshot: ReviewSnapshot) -> [ApprovalVoter] {
         (snapshot.labelVoters[configuration.approvalLabel] ?? [:])
             .filter { configuration.approvalValue > 0 ? $0.value >= configuration.approvalValue : $0.value <= configuration.approvalValue }
-            .keys.sorted()
+            .keys.sorted().compactMap { snapshot.people[$0].map { ApprovalVoter($0) } }
     }
 
     // MARK: - Git

@@ -208,10 +208,19 @@ public final class PhorgePlatform: ReviewPlatform {
         let names = userNames.withLock { $0 }
         var reviewersJSON = JSONObject()
         var accepted: [String] = []
+        var people: [String: ReviewerIdentity] = [:]
         for v in (r.reviewers ?? []).sorted(by: { $0.reviewerPHID < $1.reviewerPHID }) where v.reviewerPHID != me {
-            let name = names[v.reviewerPHID] ?? v.reviewerPHID
+            let identity = ReviewerIdentity(id: v.reviewerPHID, username: names[v.reviewerPHID])
+            let name = identity.description
             reviewersJSON[name] = .string(v.status)
-            if v.status == "accepted" { accepted.append(name) }
+            if v.status == "accepted" {
+                accepted.append(name)
+                people[name] = identity
+            }
+        }
+        for phid in commandApprovers {
+            let identity = ReviewerIdentity(id: phid, username: names[phid])
+            people[identity.description] = identity
         }
         accepted.sort()
         let branch = targetBranch(diff: diff, mirror: mirror)
@@ -248,12 +257,14 @@ public final class PhorgePlatform: ReviewPlatform {
         var voters: [String: [String: Int]] = [:]
         if !accepted.isEmpty { voters["accepted"] = Dictionary(uniqueKeysWithValues: accepted.map { ($0, 1) }) }
         if !commandApprovers.isEmpty {
-            voters["command"] = Dictionary(commandApprovers.map { ($0, 1) }, uniquingKeysWith: { a, _ in a })
+            voters["command"] = Dictionary(
+                commandApprovers.map { (ReviewerIdentity(id: $0, username: names[$0]).description, 1) }, uniquingKeysWith: { a, _ in a })
         }
+        let ownerIdentity = r.fields.authorPHID.map { ReviewerIdentity(id: $0, username: names[$0]) }
         return ReviewSnapshot(
             target: target, branch: branch, isOpen: Self.isOpen(r), status: r.fields.status.value, labels: [:],
             labelVoters: voters, approvers: accepted, files: files, revisionSHA: commit, updated: String(r.fields.dateModified),
-            event: event)
+            event: event, people: people, owner: ownerIdentity)
     }
 
     /// The branch the revision targets: the diff's `onto` ref, else its `branch` ref when the mirror has that branch,
@@ -288,8 +299,8 @@ public final class PhorgePlatform: ReviewPlatform {
         }
     }
 
-    /// Users (never the bot) whose comment since the current diff holds the approval command; cached per
-    /// (revision, dateModified).
+    /// The PHIDs of users (never the bot) whose comment since the current diff holds the approval command;
+    /// cached per (revision, dateModified).
     func commandApprovers(revision r: DifferentialRevision, diff: DifferentialDiff) async throws -> [String] {
         let command = configuration.approvalCommand.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !command.isEmpty else { return [] }
@@ -306,14 +317,17 @@ public final class PhorgePlatform: ReviewPlatform {
             if lines.contains(command) { authors.insert(t.authorPHID!) }
         }
         try await learnUsers(authors)
-        let names = userNames.withLock { $0 }
-        let voters = authors.compactMap { names[$0] }.sorted()
+        let voters = authors.sorted()
         commandCache.withLock { $0[r.phid] = (r.fields.dateModified, diff.phid, voters) }
         return voters
     }
 
-    public func approvalVoters(in snapshot: ReviewSnapshot) -> [String] {
-        Array(Set((snapshot.labelVoters["accepted"] ?? [:]).keys).union((snapshot.labelVoters["command"] ?? [:]).keys)).sorted()
+    public func approvalVoters(in snapshot: ReviewSnapshot) -> [ApprovalVoter] {
+        let accepted = Set((snapshot.labelVoters["accepted"] ?? [:]).keys)
+        let commanded = Set((snapshot.labelVoters["command"] ?? [:]).keys)
+        return accepted.union(commanded).sorted().compactMap { name in
+            snapshot.people[name].map { ApprovalVoter($0, byCommand: !accepted.contains(name)) }
+        }
     }
 
     // MARK: - Git

@@ -86,6 +86,15 @@ public struct WorkflowRuns: Sendable {
         return TrustedSide(commit: commit.description, branch: branch, configuration: configuration)
     }
 
+    /// Validates the `.stepgate/` files of a commit (only those among `only`, when given): see
+    /// ``Config/StepgateDirectory/validate(_:only:)``.
+    public static func validate(_ repository: RunRepository, commit: String, only: Set<String>? = nil) throws
+        -> [(file: String, diagnostics: [Diagnostic])]
+    {
+        guard let id = ObjectID(hex: commit) else { throw TrustRefusal("\(commit) is not a commit id") }
+        return try StepgateDirectory.validate(GitRevision(repository: try repository.open(), commit: id), only: only)
+    }
+
     // MARK: - 2. The plan
 
     /// Reads the definition and decides what the run may touch; a refusal says why in one line.
