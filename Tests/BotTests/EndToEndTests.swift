@@ -247,6 +247,70 @@ import Glibc
         #expect(!log.contains("s3cret-token"))
     }
 
+    /// Whether a change edits `.stepgate/` is decided from the Git trees, never from the file list the
+    /// review server reports: a relation chain carrying a parent change's edit, a merge bringing one in,
+    /// a rename out of `.stepgate/` and a case variant (`.STEPGATE/`, one directory on a
+    /// case-insensitive checkout) all run without the role's secret, though none lists a
+    /// `.stepgate/` file. An ordinary change sees the secret (its task then fails on purpose).
+    @Test func editsHiddenFromTheFileListStillRunWithoutSecrets() async throws {
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-secret-\(UUID().uuidString)")
+        try Data("s3cret-token\n".utf8).write(to: secret)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let world = try await World.make(
+            command: #"if [ -n "$DEPLOY_TOKEN" ]; then echo "saw the secret" >&2; exit 7; fi"#,
+            roles: "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: \(secret.path)}}\n    allow: {repositories: [demo]}",
+            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        defer { world.stop() }
+        let valid = "{\"StartAt\": \"A\", \"States\": {\"A\": {\"Type\": \"Succeed\"}}}\n"
+        func upload(_ change: Int, files: [String]) async throws {
+            try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/\(String(format: "%02d", change % 100))/\(change)/1"])
+            try await world.fake.control(.POST, "changes", ["project": "demo", "subject": "change \(change)", "owner": "alice", "files": files])
+        }
+        // Change 2 edits a workflow (not voted); change 3 sits on it and touches code only.
+        try world.git(["-C", world.work, "checkout", "-q", "-b", "chain", "main"])
+        try world.write(".stepgate/workflows/extra.asl.json", valid)
+        try world.commit("A: edit the workflows")
+        try await upload(2, files: [".stepgate/workflows/extra.asl.json"])
+        try world.write("src/c.txt", "c\n")
+        try world.commit("B: code on top of A")
+        try await upload(3, files: ["src/c.txt"])
+        // Change 4 is a merge bringing in a side branch's edit.
+        try world.git(["-C", world.work, "checkout", "-q", "-b", "side", "main"])
+        try world.write(".stepgate/workflows/side.asl.json", valid)
+        try world.commit("side edits the workflows")
+        try world.git(["-C", world.work, "checkout", "-q", "-b", "merging", "main"])
+        try world.write("src/m.txt", "m\n")
+        try world.commit("code")
+        try world.git(["-C", world.work, "-c", "user.name=T", "-c", "user.email=t@example.org", "merge", "-q", "--no-ff", "-m", "merge", "side"])
+        try await upload(4, files: ["src/m.txt"])
+        // Change 5 moves the workflow out of .stepgate/.
+        try world.git(["-C", world.work, "checkout", "-q", "-b", "rename", "main"])
+        try world.git(["-C", world.work, "mv", ".stepgate/workflows/check.asl.json", "src/check.asl.json"])
+        try world.commit("move the workflow out")
+        try await upload(5, files: ["src/check.asl.json"])
+        // Change 6 adds .STEPGATE/, the same directory on a case-insensitive checkout.
+        try world.git(["-C", world.work, "checkout", "-q", "-b", "variant", "main"])
+        try world.write(".STEPGATE/workflows/check.asl.json", valid)
+        try world.commit("case variant")
+        try await upload(6, files: [".STEPGATE/workflows/check.asl.json"])
+        for change in [1, 3, 4, 5, 6] {
+            try await world.fake.control(.POST, "changes/\(change)/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        }
+        let (status, log) = try world.runOnce(timeout: 60)
+        #expect(status == 0, "\(log)")
+        func review(_ change: Int) async throws -> [String: Any]? {
+            let reviews = try await world.fake.control(.GET, "reviews?change=\(change)") as? [[String: Any]] ?? []
+            return reviews.compactMap { $0["input"] as? [String: Any] }.first { ($0["labels"] as? [String: Any])?["Verified"] != nil }
+        }
+        #expect((try await review(1)?["labels"] as? [String: Any])?["Verified"] as? Int == -1, "the ordinary change saw the secret: \(log)")
+        for change in [3, 4, 5, 6] {
+            let input = try await review(change)
+            #expect((input?["labels"] as? [String: Any])?["Verified"] as? Int == 1, "change \(change) ran with the secret: \(log)")
+            #expect((input?["message"] as? String)?.contains("without the roles' secrets") == true, "change \(change): \(String(describing: input))")
+        }
+        #expect(!log.contains("s3cret-token"))
+    }
+
     @Test func newPatchSetCancelsTheOldExecutionWithAMessage() async throws {
         let world = try await World.make(command: #"sleep 6"#)
         defer { world.stop() }

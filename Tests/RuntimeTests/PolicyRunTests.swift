@@ -108,6 +108,41 @@ import Testing
         #expect(try JSONParser.parse(byID.stdout)["cause"]?.stringValue?.contains("allowed only on branches") == true)
     }
 
+    /// `--rev main` grants a role restricted to branch main only when it runs main's tip: a tag
+    /// named `main` (which git's lookup prefers over the branch) leads to other code and is refused.
+    @Test func aTagSpelledLikeTheBranchDoesNotGetTheBranchsRole() throws {
+        let dir = try setUp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let repo = dir + "/demo"
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        let env = ["PATH": "/usr/bin:/bin", "HOME": dir, "GIT_CONFIG_NOSYSTEM": "1"]
+        func git(_ args: [String]) throws -> String {
+            let r = try runProgram("/usr/bin/git", args, in: repo, environment: env)
+            #expect(r.status == 0, "git \(args): \(r.stderr)")
+            return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try git(["init", "-q", "-b", "main"])
+        try "reviewed".write(toFile: repo + "/hello.txt", atomically: true, encoding: .utf8)
+        _ = try git(["add", "."])
+        _ = try git(["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "reviewed"])
+        _ = try git(["checkout", "-q", "-b", "elsewhere"])
+        try "unreviewed".write(toFile: repo + "/hello.txt", atomically: true, encoding: .utf8)
+        _ = try git(["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-am", "unreviewed"])
+        _ = try git(["tag", "main", "elsewhere"])
+        _ = try git(["checkout", "-q", "main"])
+        let p = try policy(dir, allow: "{repositories: [demo], branches: [main]}")
+        let r = try stepgate(["run", "--definition", "deploy.asl.json", "--policy", p, "--repo", repo, "--rev", "main", "--format", "json"], in: dir)
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        let out = try JSONParser.parse(r.stdout)
+        #expect(out["error"] == "stepgate.RoleDenied", "\(r.stdout)")
+        #expect(out["cause"]?.stringValue?.contains("allowed only on branches") == true, "\(r.stdout)")
+        // The branch itself, named so that git cannot mistake it, gets the role.
+        let branch = try stepgate(
+            ["run", "--definition", "deploy.asl.json", "--policy", p, "--repo", repo, "--rev", "refs/heads/main", "--format", "json"], in: dir)
+        #expect(branch.status == 0, "\(branch.stdout) \(branch.stderr)")
+        #expect(try JSONParser.parse(branch.stdout)["output"]?["file"] == "reviewed")
+    }
+
     @Test func invalidPolicyIsReportedWithLocations() throws {
         let dir = try setUp()
         defer { try? FileManager.default.removeItem(atPath: dir) }
