@@ -311,6 +311,52 @@ import Glibc
         #expect(!log.contains("s3cret-token"))
     }
 
+    /// Approvals by account identity: a step needing two distinct approvers is not decided by the
+    /// change's owner, nor by an account without a username whose display name is an approver's;
+    /// it is decided once two allowed people voted, each counted once.
+    @Test func approvalsAreDecidedByDistinctAccountsNeverTheOwnerOrADisplayName() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        try world.git(["-C", world.work, "checkout", "-q", "main"])
+        try world.write(
+            ".stepgate/workflows/check.asl.json",
+            """
+            {"StartAt": "Approve", "States": {"Approve": {"Type": "Task", "Resource": "stepgate:approval",
+              "Parameters": {"message": "deploy?", "approvers": {"count": 2, "from": ["bob", "carol", "alice"]}},
+              "TimeoutSeconds": 600, "End": true}}}
+            """)
+        try world.commit("the workflow asks two approvers")
+        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        try await world.fake.control(.POST, "accounts", ["username": "bob"])
+        try await world.fake.control(.POST, "accounts", ["username": "carol"])
+        try await world.fake.control(.POST, "accounts", ["name": "carol", "email": "mallory@example.org"])
+        func vote(_ account: String) async throws {
+            try await world.fake.control(.POST, "changes/1/votes", ["account": account, "label": "Code-Review", "value": 2])
+        }
+        func verdicts() async throws -> [Int] {
+            try await world.reviews().compactMap { (($0["input"] as? [String: Any])?["labels"] as? [String: Any])?["Verified"] as? Int }
+        }
+        // bob's vote starts the workflow and is its first approval.
+        try await vote("bob")
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await verdicts().isEmpty, "decided by one approver: \(log)")
+        // The owner (alice) and an account whose display name says "carol" do not count.
+        try await vote("alice")
+        try await vote("mallory@example.org")
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await verdicts().isEmpty, "decided by the owner or a display name: \(log)")
+        // carol's own account is the second approver.
+        try await vote("carol")
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await verdicts() == [1], "\(log)")
+        let store = try await world.fake.control(.GET, "reviews?change=1") as? [[String: Any]] ?? []
+        let message = (store.last?["input"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(message.contains("succeeded"), "\(message)")
+    }
+
     @Test func newPatchSetCancelsTheOldExecutionWithAMessage() async throws {
         let world = try await World.make(command: #"sleep 6"#)
         defer { world.stop() }

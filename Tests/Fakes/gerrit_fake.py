@@ -24,7 +24,8 @@ fault injection, state file). Behaviour follows Gerrit's documentation (and /wor
   reviews (the bot's own included). A new patch set clears the votes (no copy conditions).
 
 Control API (JSON, no XSSI, no auth), in addition to fakecommon's:
-  POST /__control/accounts   {"username", "name"?, "email"?, "http_password"?, "ranges"?: {"Code-Review": [-1, 1]}}
+  POST /__control/accounts   {"username"?, "name"?, "email"?, "http_password"?, "ranges"?: {"Code-Review": [-1, 1]}}
+                             (no username: an account known by its id, name and e-mail only, as Gerrit allows)
                              -> account (ranges narrow what the account may vote; default: the label's full range)
   POST /__control/projects   {"name", "public"?: true}
   POST /__control/labels     {"name", "values": {"-1": "Fails", " 0": "No score", "+1": "Verified"}}
@@ -113,7 +114,7 @@ class GerritApp(fakecommon.App):
     def account_by(self, key):
         key = str(key)
         for acc in self.state["accounts"].values():
-            if key in (str(acc["_account_id"]), acc["username"], acc.get("email")):
+            if key in (str(acc["_account_id"]), acc.get("username"), acc.get("email")):
                 return acc
         return None
 
@@ -672,12 +673,17 @@ class GerritApp(fakecommon.App):
         body = body or {}
         st = self.state
         if path == "/__control/accounts" and method == "POST":
-            if self.account_by(body["username"]):
+            # Gerrit accounts need not have a username (AccountInfo then has none): such accounts
+            # are created here with a name and an e-mail address only.
+            username = body.get("username")
+            if username is None and not body.get("email"):
+                raise ControlError(400, "an account needs a username or an email")
+            if self.account_by(username or body["email"]):
                 raise ControlError(409, "account exists")
             aid = st["next_account"]
             st["next_account"] += 1
-            acc = {"_account_id": aid, "username": body["username"], "name": body.get("name", body["username"]),
-                   "email": body.get("email", "%s@example.org" % body["username"]),
+            acc = {"_account_id": aid, "username": username, "name": body.get("name", username),
+                   "email": body.get("email", "%s@example.org" % username),
                    "http_password": body.get("http_password"), "ranges": body.get("ranges", {})}
             st["accounts"][str(aid)] = acc
             return 200, acc

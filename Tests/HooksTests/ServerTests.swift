@@ -48,6 +48,126 @@ struct ServerTests {
         #expect(plain.stepgateLines.isEmpty)
     }
 
+    /// post-receive runs the push workflow the branch held before the push, never the one pushed:
+    /// a push that rewrites the workflow still runs the old one, and, since it changes `.stepgate/`,
+    /// without the role's secret. The next ordinary push runs the new workflow with the secret.
+    @Test func pushWorkflowsComeFromTheTrustedSideAndAStepgateEditRunsWithoutSecrets() throws {
+        let world = try World(install: false)
+        let config = """
+            version: 1
+            workflows:
+              deploy:
+                definition: workflows/deploy.asl.json
+                on:
+                  push: {refs: [refs/heads/main]}
+
+            """
+        func deploy(_ version: String) -> String {
+            """
+            {"StartAt": "Run", "States": {"Run": {"Type": "Task", "Resource": "stepgate:command",
+              "Parameters": {"command": ["sh", "-c", "printf '{\\"version\\": \\"\(version)\\", \\"secret\\": \\"%s\\"}' \\"${DEPLOY_TOKEN:+present}\\""]},
+              "Credentials": {"RoleArn": "deploy"}, "TimeoutSeconds": 20, "End": true}}}
+
+            """
+        }
+        try world.commit("init", [".stepgate/stepgate.yaml": config, ".stepgate/workflows/deploy.asl.json": deploy("v1")])
+        #expect(try world.push().status == 0)
+        let secret = world.root + "/deploy-token"
+        try world.writeFile(secret, "t0ken-value\n")
+        let hooks = world.root + "/hooks.yaml"
+        try world.writeFile(
+            hooks, "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: \(secret)}}\n    allow: {repositories: [server], branches: [main]}\n")
+        try world.install(["--config", hooks])
+
+        func started(_ out: Output) throws -> String {
+            let prefix = "stepgate: started deploy for refs/heads/main (execution "
+            let line = try #require(out.stepgateLines.first { $0.hasPrefix(prefix) }, "\(out.stderr)")
+            return String(line.dropFirst(prefix.count).dropLast())
+        }
+        // The push rewrites the workflow: the branch's previous workflow (v1) runs, without the secret.
+        try world.commit("rewrite the workflow", [".stepgate/workflows/deploy.asl.json": deploy("v2")])
+        let rewrite = try world.push()
+        #expect(rewrite.status == 0, "\(rewrite.stderr)")
+        let first = try #require(try world.finishedExecution(try started(rewrite)))
+        #expect(first["status"]?.stringValue == "SUCCEEDED", "\(first)")
+        #expect(first["output"]?["version"]?.stringValue == "v1", "\(first)")
+        #expect(first["output"]?["secret"]?.stringValue == "", "\(first)")
+        // An ordinary push now runs v2, trusted since it was accepted, with the secret.
+        try world.commit("code", ["a.txt": "a\n"])
+        let ordinary = try world.push()
+        let second = try #require(try world.finishedExecution(try started(ordinary)))
+        #expect(second["output"]?["version"]?.stringValue == "v2", "\(second)")
+        #expect(second["output"]?["secret"]?.stringValue == "present", "\(second)")
+        // Both are durable executions of the hooks' store, listed with the others.
+        let list = try world.stepgate(["executions", "list", "--store", world.store, "--format", "json"])
+        #expect((try JSONParser.parse(list.stdout).arrayValue?.count ?? 0) == 2, "\(list.stdout)")
+    }
+
+    /// A push workflow whose runner is killed mid-execution is finished by `stepgate executions
+    /// resume` on the hooks' store: its finished task is not run again.
+    @Test func aKilledPushWorkflowIsResumedFromTheStore() throws {
+        let world = try World()
+        let config = """
+            version: 1
+            workflows:
+              deploy:
+                definition: workflows/deploy.asl.json
+                on:
+                  push: {refs: [refs/heads/main]}
+
+            """
+        let deploy = #"""
+            {"StartAt": "Stamp", "States": {
+              "Stamp": {"Type": "Task", "Resource": "stepgate:command",
+                "Parameters": {"command": ["sh", "-c", "printf '{\"stamp\": \"%s\"}' \"$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')\""]},
+                "ResultPath": "$.first", "Next": "Slow"},
+              "Slow": {"Type": "Task", "Resource": "stepgate:command",
+                "Parameters": {"command": ["sh", "-c", "sleep ${STEPGATE_TEST_SLEEP:-3}; echo '{}'"]},
+                "ResultPath": "$.slow", "End": true}}}
+
+            """#
+        try world.commit("init", [".stepgate/stepgate.yaml": config, ".stepgate/workflows/deploy.asl.json": deploy])
+        let initial = try world.push()
+        #expect(initial.status == 0, "\(initial.stderr)")  // the first push: nothing trusted yet
+        try world.commit("code", ["a.txt": "a\n"])
+        let out = try world.push()
+        let prefix = "stepgate: started deploy for refs/heads/main (execution "
+        let line = try #require(out.stepgateLines.first { $0.hasPrefix(prefix) }, "\(out.stderr)")
+        let id = String(line.dropFirst(prefix.count).dropLast())
+        // Wait until the first task has finished, then kill the detached runner.
+        var stamp: String?
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, stamp == nil {
+            let history = try world.execution(id)?["history"]?.arrayValue ?? []
+            if let done = history.first(where: { $0["type"]?.stringValue == "TaskSucceeded" }),
+                let output = done["taskSucceededEventDetails"]?["output"]?.stringValue
+            {
+                stamp = try JSONParser.parse(output)["stamp"]?.stringValue
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let first = try #require(stamp)
+        let runner = try #require(Self.process(withArgument: id), "no runner process for \(id)")
+        #expect(kill(runner, SIGKILL) == 0)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try world.execution(id)?["status"]?.stringValue == "RUNNING")
+        let resumed = try world.stepgate(["executions", "resume", id, "--store", world.store, "--format", "json"])
+        #expect(resumed.status == 0, "\(resumed.stdout) \(resumed.stderr)")
+        let record = try #require(try world.execution(id))
+        #expect(record["status"]?.stringValue == "SUCCEEDED", "\(record)")
+        #expect(record["output"]?["first"]?["stamp"]?.stringValue == first, "the finished task ran again: \(record)")
+    }
+
+    /// The pid of a process whose command line holds `argument`.
+    static func process(withArgument argument: String) -> pid_t? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if words.contains(argument) && words.contains("run-push") { return pid }
+        }
+        return nil
+    }
+
     @Test func existingHooksKeepRunningChained() throws {
         let world = try World(install: false)
         let seen = world.root + "/seen.txt"

@@ -135,6 +135,39 @@ import Testing
         #expect(try await store.comments(executionID: "e", undeliveredOnly: true).map(\.message) == ["two"])
     }
 
+    /// Several distinct approvers, each counted once under any of their names; the owner and
+    /// people outside the list never count; a rejection by an allowed person decides at once.
+    @Test func approvalsNeedingSeveralPeople() async throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await store.createExecution(NewExecution(id: "e", workflow: "w", input: .null, definition: "{}"))
+        let deadline = Date().addingTimeInterval(3600)
+        _ = try await store.openApproval(
+            executionID: "e", taskKey: "/Two#0", message: "ship?", approvers: ["alice", "bob", "carol"], required: 2,
+            excluded: ["1000", "alice"], deadline: deadline)
+        // The owner, by either of her names, may not decide.
+        await #expect(throws: StoreError.self) {
+            try await store.decideApproval(executionID: "e", approve: true, by: "alice", identities: ["1000", "alice"])
+        }
+        await #expect(throws: StoreError.self) {
+            try await store.decideApproval(executionID: "e", approve: true, by: "1000", identities: ["1000"])
+        }
+        var now = try await store.decideApproval(executionID: "e", approve: true, by: "bob", identities: ["1001", "bob"])
+        #expect(now.map(\.status) == [.pending] && now.first?.approvedBy == ["bob"])
+        now = try await store.decideApproval(executionID: "e", approve: true, by: "bob", identities: ["1001", "bob"])
+        #expect(now.map(\.status) == [.pending] && now.first?.approvedBy == ["bob"], "the same person counts once")
+        await #expect(throws: StoreError.self) {
+            try await store.decideApproval(executionID: "e", approve: true, by: "dave", identities: ["1003", "dave"])
+        }
+        now = try await store.decideApproval(executionID: "e", approve: true, by: "carol", identities: ["1002", "carol"])
+        #expect(now.map(\.status) == [.approved] && now.first?.decidedBy == "bob, carol")
+
+        _ = try await store.openApproval(
+            executionID: "e", taskKey: "/Veto#0", message: "ship?", approvers: [], required: 3, deadline: deadline)
+        now = try await store.decideApproval(executionID: "e", taskKey: "/Veto#0", approve: false, by: "erin")
+        #expect(now.map(\.status) == [.rejected] && now.first?.decidedBy == "erin")
+    }
+
     @Test func cursors() async throws {
         let (store, dir) = try store()
         defer { try? FileManager.default.removeItem(at: dir) }
