@@ -123,9 +123,8 @@ public struct GerritTrigger: Sendable, Equatable {
     }
 
     public func matches(labels votes: [String: Int], branch: String) -> Bool {
-        var name = Substring(branch)
-        if name.hasPrefix("refs/heads/") { name = name.dropFirst("refs/heads/".count) }
-        if let branches, !branches.contains(where: { $0.matches(String(name)) }) { return false }
+        let name = RefName.branchName(branch)
+        if let branches, !branches.contains(where: { $0.matches(name) }) { return false }
         return labels.allSatisfy { $0.isSatisfied(by: votes[$0.label]) }
     }
 }

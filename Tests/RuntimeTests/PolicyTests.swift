@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Runtime
 import StatesLanguage
@@ -53,6 +54,25 @@ let gerritMain = TriggerContext(
         #expect(deploy.allow.triggers == [.gerrit, .push])
         #expect(deploy.allow.labels == ["Code-Review": 2])
         #expect(gerritMain.branch == "main")
+    }
+
+    /// A role's `branches` and a trigger's `branches` are one glob: `release/*` stays within one
+    /// path segment in both, `release/**` spans several.
+    @Test func roleBranchesAndTriggerBranchesMatchAlike() throws {
+        let p = try RolePolicy.parse(
+            "roles:\n  one: {allow: {branches: [release/*]}}\n  deep: {allow: {branches: ['release/**']}}\n", fileName: "p.yaml")
+        let config = try #require(
+            RepositoryConfigLoader.load(
+                "version: 1\nworkflows:\n  w:\n    definition: workflows/w.asl.json\n    on:\n      gerrit: {branches: [release/*]}\n"
+            ).config)
+        for (branch, expected) in [("release/1", true), ("release/a/b", false), ("main", false)] {
+            let context = TriggerContext(kind: .gerrit, repository: "demo", branch: branch)
+            #expect((p.denial(role: "one", context: context) == nil) == expected, "role rule on \(branch)")
+            #expect(config.workflows(forGerritLabels: [:], branch: branch).isEmpty == !expected, "trigger on \(branch)")
+        }
+        #expect(p.denial(role: "deep", context: TriggerContext(kind: .gerrit, repository: "demo", branch: "release/a/b")) == nil)
+        #expect(throws: PolicyError.self) { _ = try RolePolicy.parse("roles:\n  r: {allow: {branches: [refs/heads/main]}}\n", fileName: "p.yaml") }
+        #expect(throws: PolicyError.self) { _ = try RolePolicy.parse("roles:\n  r: {allow: {branches: ['a b']}}\n", fileName: "p.yaml") }
     }
 
     @Test func jsonPolicyAndFileWithoutRoles() throws {
