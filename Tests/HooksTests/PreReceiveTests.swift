@@ -1,4 +1,5 @@
 import Foundation
+import StatesLanguage
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))
@@ -100,6 +101,67 @@ struct PreReceiveTests {
         let deleted = try world.push(["origin", ":refs/heads/feature/x"])
         #expect(deleted.status == 0, "\(deleted.stderr)")
         #expect(try world.serverRef("refs/heads/feature/x") == nil)
+    }
+
+    /// Commits pushed to an ungated branch first and then to `main` are seen by `main`'s gate.
+    @Test func aTwoStepPushIsSeenByTheGate() throws {
+        let world = try Self.gatedWorld(config: Defs.gate("policy.asl.json"))
+        let before = try world.serverRef("refs/heads/main")
+        try world.git(["checkout", "-q", "-b", "scratch"])
+        try world.commit("WIP: sneak in", ["s.txt": "s\n"])
+        #expect(try world.push(["origin", "scratch"]).status == 0)  // no gate watches scratch
+        let out = try world.push(["origin", "scratch:main"])
+        #expect(out.status != 0, "\(out.stderr)")
+        #expect(out.stepgateLines == ["stepgate: rejected refs/heads/main: gate gate failed: Policy.NoWIP: a commit says WIP"])
+        #expect(try world.serverRef("refs/heads/main") == before)
+    }
+
+    /// A gate that always refuses, with what it received as its cause: `old`, `new` and the
+    /// messages of the commits entering the ref.
+    static let reporter = """
+        {"StartAt": "Say", "States": {
+          "Say": {"Type": "Pass", "Parameters": {"said.$": "States.JsonToString(States.Array($.old, $.new, $.commits[*].message))"}, "Next": "No"},
+          "No": {"Type": "Fail", "Error": "Gate.Saw", "CausePath": "$.said"}}}
+
+        """
+
+    /// What a gate receives for an update, a force push, a creation and a deletion (hooks/README.md).
+    @Test func whatAGateReceives() throws {
+        let world = try World(install: false)
+        let config = Defs.gate("reporter.asl.json", refs: "refs/heads/gated/*")
+        try world.commit("base", [".stepgate/stepgate.yaml": config, ".stepgate/workflows/reporter.asl.json": Self.reporter])
+        let base = try world.commit("on main")
+        try world.git(["push", "-q", "origin", "main", "main:refs/heads/gated/x"])
+        try world.install()
+        func saw(_ arguments: [String]) throws -> [String] {
+            let out = try world.push(arguments)
+            #expect(out.status != 0)
+            let prefix = "stepgate: rejected refs/heads/gated/"
+            let line = try #require(out.stepgateLines.first { $0.hasPrefix(prefix) }, "\(out.stderr)")
+            let cause = try #require(line.range(of: "Gate.Saw: ")).upperBound
+            let said = try #require(try JSONParser.parse(String(line[cause...])).arrayValue)
+            return said.flatMap { $0.arrayValue?.compactMap(\.stringValue) ?? [$0.stringValue ?? "?"] }
+                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        let zero = String(repeating: "0", count: 40)
+        // Update: old..new.
+        try world.git(["checkout", "-q", "-b", "work"])
+        let one = try world.commit("one")
+        let two = try world.commit("two")
+        let update = try saw(["origin", "work:gated/x"])
+        #expect(update == [base, two, "one", "two"], "\(update)")
+        // Force push: only what the new tip has that the old had not.
+        try world.git(["reset", "-q", "--hard", base])
+        let other = try world.commit("other")
+        _ = one
+        let forced = try saw(["--force", "origin", "work:gated/x"])
+        #expect(forced == [base, other, "other"], "\(forced)")
+        // Creation: beyond the default branch's tip (main's history is not repeated).
+        let created = try saw(["origin", "work:refs/heads/gated/new"])
+        #expect(created == [zero, other, "other"], "\(created)")
+        // Deletion: no commits; the gate still decides.
+        let deleted = try saw(["origin", ":refs/heads/gated/x"])
+        #expect(deleted == [base, zero], "\(deleted)")
     }
 
     @Test func thousandCommitPush() throws {
