@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "stepgate", targets: ["stepgate"]),
+        .executable(name: "stepgate-hook", targets: ["stepgate-hook"]),
         .library(name: "StatesLanguage", targets: ["StatesLanguage"]),
     ],
     dependencies: [
@@ -47,7 +48,9 @@ let package = Package(
             name: "Runtime",
             dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
         // Server-side git hooks: pre-receive, update, post-receive, and their installation.
-        .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime"]),
+        .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime", "Store"]),
+        // The hooks alone, for the shims: no HTTP client, no argument parser, no bot.
+        .executableTarget(name: "stepgate-hook", dependencies: ["Hooks"]),
         // Gerrit REST and Phorge Conduit over HTTP; knows nothing of the engine.
         .target(
             name: "ReviewClients",

@@ -30,33 +30,39 @@ public enum HookInstaller {
             \(marker) \(name)
             # Installed by `stepgate hooks install`; `stepgate hooks install --force` rewrites it.
             # A hook this one replaced is kept as \(name).stepgate-chained and runs first.
-            # The stepgate binary: $STEPGATE_BIN, else the path baked in below, else `stepgate` on PATH.
+            # The stepgate binary: $STEPGATE_BIN, else the path baked in below, else `stepgate` on PATH;
+            # the small stepgate-hook beside it runs the hook when present.
             hook=\(name)
             baked_bin=\(quote(binary ?? ""))
             bin=${STEPGATE_BIN:-$baked_bin}
             if [ -z "$bin" ]; then bin=$(command -v stepgate 2>/dev/null) || bin=; fi
-            chained="$(dirname "$0")/$hook.stepgate-chained"
+            chained="${0%/*}/$hook.stepgate-chained"
             # A crash must print one line, not a backtrace.
             SWIFT_BACKTRACE=enable=no
             export SWIFT_BACKTRACE
+            run() {
+                if [ -x "${bin%/*}/stepgate-hook" ]; then "${bin%/*}/stepgate-hook" "$hook" "$@"; else "$bin" hook "$hook" "$@"; fi
+            }
 
             """
         let body: String
         switch name {
         case "pre-receive":
             body = """
-                input=$(mktemp "${TMPDIR:-/tmp}/stepgate-$hook.XXXXXX") || {
-                    echo "stepgate: rejected: cannot buffer the hook input (mktemp failed)" >&2; exit 1; }
-                trap 'rm -f "$input"' EXIT
-                cat > "$input"
-                if [ -x "$chained" ]; then
-                    "$chained" "$@" < "$input" || exit $?
-                fi
                 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
                     echo "stepgate: rejected: the stepgate binary is missing or not executable (${bin:-not on PATH}); pushes are refused until it is installed" >&2
                     exit 1
                 fi
-                "$bin" hook "$hook" "$@" < "$input"
+                if [ -x "$chained" ]; then
+                    input=$(mktemp "${TMPDIR:-/tmp}/stepgate-$hook.XXXXXX") || {
+                        echo "stepgate: rejected: cannot buffer the hook input (mktemp failed)" >&2; exit 1; }
+                    trap 'rm -f "$input"' EXIT
+                    cat > "$input"
+                    "$chained" "$@" < "$input" || exit $?
+                    run "$@" < "$input"
+                else
+                    run "$@"
+                fi
                 status=$?
                 if [ "$status" -ge 126 ]; then
                     echo "stepgate: rejected: stepgate hook $hook did not run (exit status $status)" >&2
@@ -73,7 +79,7 @@ public enum HookInstaller {
                     echo "stepgate: rejected $1: the stepgate binary is missing or not executable (${bin:-not on PATH}); pushes are refused until it is installed" >&2
                     exit 1
                 fi
-                "$bin" hook "$hook" "$@" < /dev/null
+                run "$@" < /dev/null
                 status=$?
                 if [ "$status" -ge 126 ]; then
                     echo "stepgate: rejected $1: stepgate hook $hook did not run (exit status $status)" >&2
@@ -83,18 +89,23 @@ public enum HookInstaller {
                 """
         default:  // post-receive: never fails the push (it is accepted already); warns instead
             body = """
-                input=$(mktemp "${TMPDIR:-/tmp}/stepgate-$hook.XXXXXX") || {
-                    echo "stepgate: warning: cannot buffer the hook input; no push workflow was started" >&2; exit 0; }
-                trap 'rm -f "$input"' EXIT
-                cat > "$input"
+                # pre-receive leaves this marker once a trusted configuration has push workflows;
+                # without it there is nothing to start.
+                marker="${GIT_DIR:-.}/stepgate/push-workflows"
                 if [ -x "$chained" ]; then
+                    input=$(mktemp "${TMPDIR:-/tmp}/stepgate-$hook.XXXXXX") || {
+                        echo "stepgate: warning: cannot buffer the hook input; no push workflow was started" >&2; exit 0; }
+                    trap 'rm -f "$input"' EXIT
+                    cat > "$input"
                     "$chained" "$@" < "$input"
+                    exec < "$input"
                 fi
                 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
                     echo "stepgate: warning: the stepgate binary is missing or not executable (${bin:-not on PATH}); no push workflow was started" >&2
                     exit 0
                 fi
-                "$bin" hook "$hook" "$@" < "$input" || echo "stepgate: warning: stepgate hook $hook failed (exit status $?)" >&2
+                [ -e "$marker" ] || exit 0
+                run "$@" || echo "stepgate: warning: stepgate hook $hook failed (exit status $?)" >&2
                 exit 0
 
                 """

@@ -59,6 +59,9 @@ public final class PushChecker {
     let runs: () throws -> WorkflowRuns
     let deadline: ContinuousClock.Instant
     let trigger: String
+    /// Whether a trusted configuration read for this push has any push workflow (post-receive
+    /// then has work to do).
+    public private(set) var sawPushWorkflows = false
 
     /// - Parameters:
     ///   - repository: opened with ``Git/Repository/openFromHookEnvironment()`` so quarantined
@@ -143,7 +146,9 @@ public final class PushChecker {
         let config: RepositoryConfig
         switch trusted.configuration {
         case .absent: return
-        case .config(let c): config = c
+        case .config(let c):
+            config = c
+            if c.workflows.contains(where: { $0.triggers.push != nil }) { sawPushWorkflows = true }
         case .invalid(let problem):
             report.internalError(
                 update.ref, "the trusted configuration at \(String((trusted.commit ?? "").prefix(7))) is unusable: \(problem)",

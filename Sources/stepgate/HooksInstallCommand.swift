@@ -33,7 +33,7 @@ struct HooksCommand: AsyncParsableCommand {
         var perRef = false
 
         func run() async throws {
-            var binaryPath = binary ?? HookSupport.executablePath()
+            var binaryPath = binary ?? HookMain.executablePath()
             if !binaryPath.hasPrefix("/") { binaryPath = FileManager.default.currentDirectoryPath + "/" + binaryPath }
             do {
                 let lines = try HookInstaller.install(
