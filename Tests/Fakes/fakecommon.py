@@ -17,7 +17,8 @@ Every fake has, outside its API, a control API under /__control/ (JSON in, JSON 
            {"kind": "status"|"hang"|"truncate"|"malformed"|"close"|<fake-specific>,
             "count": N (default 1), "path": REGEX (optional, searched in path+query), "method": "GET"|... (optional),
             "status": 500 (kind=status), "retry_after": "1" (optional, any kind=status),
-            "body": "text" (optional, kind=status), "seconds": S (kind=hang; then the request is served normally)}
+            "body": "text" (optional, kind=status), "seconds": S (kind=hang: then the request is served normally;
+            kind=hold: then the connection is closed and the request is never served)}
          -> {"id": n}
   GET    /__control/faults                 -> the pending faults, with "remaining"
   DELETE /__control/faults                 -> removes them all
@@ -265,7 +266,10 @@ class Handler(BaseHTTPRequestHandler):
                 entry["status"] = status
                 self.send(status, headers, (fault.get("body") or "injected fault %d\n" % status).encode())
                 return
-            if kind == "close":
+            if kind in ("close", "hold"):
+                if kind == "hold":
+                    # the request never reaches the server: held, then the connection is closed unanswered
+                    time.sleep(float(fault.get("seconds", 5)))
                 entry["status"] = 0
                 self.close_connection = True
                 try:
