@@ -29,7 +29,8 @@ fault injection, state file). Behaviour follows a running Phorge (what `make pho
   web UI's "Create Diff") makes diffs with no base commit and no refs at all.
 * `diffusion.repository.search`: `defaultBranch` (`master` unless set), and the `uris` attachment lists the builtin
   HTTP URIs only while `diffusion.allow-http-auth` is on (their `id` is a string). The fake serves them: git's smart
-  HTTP (`git http-backend`) for the repository's "path", read-only, HTTP Basic with the user's VCS password.
+  HTTP (`git http-backend`) for the repository's "path", read-only, HTTP Basic with the user's VCS password, each
+  answer ended by closing the connection (no length), as Phorge behind PHP's built-in web server answers.
 * API clients cannot publish inline comments (there is no inline transaction type; the fake has no createinline).
 
 Methods: user.whoami, conduit.ping, differential.revision.search, differential.diff.search,
@@ -489,8 +490,9 @@ class ConduitApp(fakecommon.App):
         return None, None
 
     def serve_git(self, handler, method, path, query, body):
+        # Phorge behind PHP's built-in web server: every answer ends when the connection closes (no length).
         repo, rest = self.git_repository(path)
-        text = {"Content-Type": "text/plain"}
+        text = {"Content-Type": "text/plain", fakecommon.CLOSE_DELIMITED: "1"}
         if repo is None or not repo.get("path"):
             return 404, text, b"No such repository exists.\n", None
         if not self.state.get("allowHTTPAuth", True):
@@ -522,7 +524,7 @@ class ConduitApp(fakecommon.App):
         head, _, payload = done.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = done.stdout.partition(b"\n\n")
-        headers, status = {}, 200
+        headers, status = {fakecommon.CLOSE_DELIMITED: "1"}, 200
         for line in head.decode("latin-1").splitlines():
             k, _, v = line.partition(":")
             if k.lower() == "status":

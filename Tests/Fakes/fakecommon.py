@@ -10,7 +10,7 @@ Every fake has, outside its API, a control API under /__control/ (JSON in, JSON 
   GET    /__control/health                 -> {"ok": true}
   GET    /__control/state                  -> the whole state
   POST   /__control/reset                  -> empties the request log and the faults (state stays)
-  GET    /__control/requests[?path=REGEX]  -> [{"method","path","target","status","fault","user","time",
+  GET    /__control/requests[?path=REGEX]  -> [{"method","path","target","status","fault","user","time","agent",
                                               "form_keys"?}] API requests seen (form_keys: field names only)
   DELETE /__control/requests               -> clears the log
   POST   /__control/faults                 -> adds a fault, body:
@@ -194,10 +194,20 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def send(self, status, headers, body, truncate=False):
+        """With the header CLOSE_DELIMITED, the body has no length: it ends when the connection closes."""
+        headers = dict(headers)
+        close_delimited = headers.pop(CLOSE_DELIMITED, None) is not None
         try:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
+            if close_delimited:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.send_header("Content-Length", str(len(body)))
             if truncate:
                 self.send_header("Connection", "close")
@@ -249,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
 
         target = self.path
         entry = {"method": method, "path": path, "target": target, "time": time.time(), "status": None,
-                 "fault": None, "user": None}
+                 "fault": None, "user": None, "agent": self.headers.get("User-Agent")}
         if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
             # the names (never the values) of the form fields, so tests can check what a client sends
             entry["form_keys"] = sorted(set(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
@@ -302,6 +312,11 @@ class Handler(BaseHTTPRequestHandler):
             status = 200
             entry["status"] = 200
         self.send(status, headers, payload, truncate=bool(fault and fault["kind"] == "truncate"))
+
+
+# A handler's answer carrying this header is sent as PHP's built-in web server sends its answers: no
+# Content-Length, not chunked, ended by closing the connection.
+CLOSE_DELIMITED = "X-Fake-Close-Delimited"
 
 
 class ControlError(Exception):
