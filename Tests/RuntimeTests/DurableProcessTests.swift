@@ -23,7 +23,7 @@ import Testing
         let child = try Child(["executions", "start", "--definition", definition.path, "--store", "sqlite://\(db)"])
         // Wait for the file, then for the first comment and the checkpoint at the Wait state.
         #expect(try await eventually { FileManager.default.fileExists(atPath: db) })
-        let store = try SQLiteStore(url: db)
+        let store = try await openStoreCreatedElsewhere(db)
         let reached = try await eventually {
             guard let e = try await store.executions().first else { return false }
             let comments = try await store.comments(executionID: e.id)
@@ -113,7 +113,7 @@ import Testing
         try approvalWorkflow(dir).write(to: definition, atomically: true, encoding: .utf8)
         let child = try Child(["executions", "start", "--definition", definition.path, "--store", db])
         #expect(try await eventually { FileManager.default.fileExists(atPath: db) })
-        let store = try SQLiteStore(url: db)
+        let store = try await openStoreCreatedElsewhere(db)
         #expect(try await eventually { try await !store.approvals(status: .pending).isEmpty }, "\(child.stderr)")
         let before = try #require(try await store.approvals().first)
         child.kill9()

@@ -54,6 +54,17 @@ func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) as
     return try await condition()
 }
 
+/// Opens a store another process is creating: while that process runs its migrations, opening it here may
+/// meet a half-made schema ("table ... already exists"), so it is tried again until it opens.
+func openStoreCreatedElsewhere(_ db: String, seconds: Double = 15) async throws -> SQLiteStore {
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+        do { return try SQLiteStore(url: db) } catch where Date() < deadline {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+}
+
 /// The stepgate binary this package builds; missing is a test failure, not a skip.
 func stepgateBinary() throws -> URL {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
