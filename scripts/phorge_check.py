@@ -226,7 +226,7 @@ class Check:
 
         plan = self.admin("harbormaster.buildplan.edit", {"transactions": [
             {"type": "name", "value": "stepgate " + self.suffix},
-            {"type": "behavior.hold-drafts", "value": "never"}]})
+            {"type": "behavior.hold-drafts", "value": "never"}, {"type": "behavior.arc-land", "value": "never"}]})
         self.plan_phid = plan["object"]["phid"]
         step = self.setup_php("http-step", self.plan_phid, self.url + "/status/")
         rule = self.setup_php("herald-rule", "stepgate: r" + self.callsign, self.names["admin"], self.repo_phid,

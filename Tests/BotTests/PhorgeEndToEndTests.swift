@@ -470,6 +470,18 @@ import Glibc
         #expect(!log.contains("api-xxxx"), "the token never appears in logs")
     }
 
+    @Test func anUnknownBuildPlanFailsThePollWithOneLine() async throws {
+        let world = try await World.make()
+        defer { world.stop() }
+        let text = try String(contentsOfFile: world.config, encoding: .utf8)
+        let other = world.dir.appendingPathComponent("plan.yaml").path
+        try text.replacingOccurrences(of: "build-plan: stepgate", with: "build-plan: nope")
+            .write(toFile: other, atomically: true, encoding: .utf8)
+        let (status, log) = try world.runOnce(config: other)
+        #expect(status == 1, "\(log)")
+        #expect(log.contains("Phorge has no build plan nope (build-plan of server phab)"), "\(log)")
+    }
+
     @Test func gerritAndPhorgeAreServedByOneBot() async throws {
         let phorge = try await World.make()
         defer { phorge.stop() }

@@ -108,6 +108,10 @@ public final class PhorgePlatform: ReviewPlatform {
             logger.warning("repository has no entry under 'repositories' (phabricator-repository); not polled", metadata: ["repository": "\(name)"])
         }
         logger.info("signed in to Phorge", metadata: ["user": "\(me.userName)", "phid": "\(me.phid)"])
+        // A build plan that does not exist is an operator's mistake: say so before polling, not at every report.
+        if let plan = try await buildPlanPHID() {
+            logger.info("reporting to the build plan's targets", metadata: ["plan": "\(plan)"])
+        }
     }
 
     // MARK: - Repositories
