@@ -58,11 +58,11 @@ func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) as
 /// meet a half-made schema ("table ... already exists"), so it is tried again until it opens.
 func openStoreCreatedElsewhere(_ db: String, seconds: Double = 15) async throws -> SQLiteStore {
     let deadline = Date().addingTimeInterval(seconds)
-    while true {
-        do { return try SQLiteStore(url: db) } catch where Date() < deadline {
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+    while Date() < deadline {
+        if let store = try? SQLiteStore(url: db) { return store }
+        try await Task.sleep(nanoseconds: 50_000_000)
     }
+    return try SQLiteStore(url: db)
 }
 
 /// The stepgate binary this package builds; missing is a test failure, not a skip.
