@@ -4,7 +4,7 @@ CONFORMANCE ?= ../shared/conformance/asl
 DEBUG_BIN := .build/debug/stepgate
 RELEASE_BIN := .build/release/stepgate
 
-.PHONY: deps build release demo test unit-tests conformance bench clean
+.PHONY: deps build release demo test unit-tests conformance bench clean phorge-check
 
 deps:
 	@scripts/ensure-deps.sh
@@ -35,6 +35,15 @@ bench: release
 	$(SWIFT) build -c release --product stepgate-bench
 	python3 scripts/bench.py
 	python3 scripts/bench_bot.py --binary $(RELEASE_BIN)
+
+# The bot's end-to-end scenarios against a running Phorge (not part of `make test`: CI has none). See bot/phorge.md.
+#   make phorge-check PHORGE_URL=http://127.0.0.1:8081 PHORGE_ADMIN_TOKEN=api-... PHORGE_AUTHOR_TOKEN=api-... \
+#        PHORGE_REVIEWER_TOKEN=api-... PHORGE_BOT_TOKEN=api-... PHORGE_ROOT=/path/to/phorge [ARC=/path/to/arc]
+phorge-check: build
+	@python3 scripts/phorge_check.py --url "$(PHORGE_URL)" --admin-token "$(PHORGE_ADMIN_TOKEN)" \
+		--author-token "$(PHORGE_AUTHOR_TOKEN)" --reviewer-token "$(PHORGE_REVIEWER_TOKEN)" \
+		--bot-token "$(PHORGE_BOT_TOKEN)" --phorge-root "$(PHORGE_ROOT)" $(if $(ARC),--arc "$(ARC)") \
+		--binary $(DEBUG_BIN)
 
 clean:
 	rm -rf .build

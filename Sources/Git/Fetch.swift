@@ -71,6 +71,8 @@ extension Repository {
     ///     refspec names them.
     ///   - credentials: offered once to an HTTP(S) server that asks for Basic authentication;
     ///     if the server rejects them the fetch fails instead of asking again.
+    ///   An HTTP(S) answer libgit2 cannot read (one that ends by the server closing the connection, as
+    ///   PHP's built-in web server sends) is fetched again with the `git` command.
     /// - Returns: for every reference the remote advertised that a refspec matched, its remote
     ///   name, local name and target, sorted by remote name. A refspec whose source the remote
     ///   does not have contributes nothing (this is not an error).
@@ -83,6 +85,9 @@ extension Repository {
         let safeURL = redactedURL(remoteURL)
         do {
             return try performFetch(remoteURL: remoteURL, refspecs: refspecs, credentials: credentials)
+        } catch where error.isUnreadableHTTPAnswer && (remoteURL.hasPrefix("http://") || remoteURL.hasPrefix("https://")) {
+            git_error_clear()
+            return try fetchWithGitCommand(remoteURL: remoteURL, refspecs: refspecs, credentials: credentials)
         } catch {
             throw error.redacting(password: credentials?.password, url: remoteURL, safeURL: safeURL)
         }
@@ -93,19 +98,8 @@ extension Repository {
     ) throws(GitError) -> [FetchedRef] {
         let safeURL = redactedURL(remoteURL)
         // Parse the refspecs first, so a bad one fails before any network traffic.
-        var parsed: [OpaquePointer?] = []
+        let parsed = try Self.parseRefspecs(refspecs)
         defer { for spec in parsed { git_refspec_free(spec) } }
-        for refspec in refspecs {
-            var spec: OpaquePointer?
-            let rc = git_refspec_parse(&spec, refspec, 1)
-            if rc < 0 {
-                let error = GitError.last(code: rc, function: "git_refspec_parse")
-                throw GitError(
-                    code: rc, errorClass: error.errorClass, message: "invalid fetch refspec '\(refspec)'",
-                    function: "git_refspec_parse")
-            }
-            parsed.append(spec)
-        }
 
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, handle, remoteURL), "git_remote_create_anonymous")
@@ -148,12 +142,7 @@ extension Repository {
         if rc < 0 {
             let error = GitError.last(code: rc, function: "git_remote_fetch")
             if context.rejected || rc == GIT_EAUTH.rawValue || error.looksLikeAuthenticationFailure {
-                throw GitError(
-                    code: GitError.authenticationFailureCode, errorClass: Int32(GIT_ERROR_NET.rawValue),
-                    message: credentials == nil
-                        ? "authentication failed for \(safeURL): the server requires credentials and none were given"
-                        : "authentication failed for \(safeURL)",
-                    function: "git_remote_fetch")
+                throw GitError.authenticationFailure(safeURL: safeURL, credentials: credentials, function: "git_remote_fetch")
             }
             throw GitError(
                 code: error.code, errorClass: error.errorClass,
@@ -164,10 +153,38 @@ extension Repository {
         var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
         var count = 0
         try check(git_remote_ls(&heads, &count, remote), "git_remote_ls")
-        var result: [FetchedRef] = []
+        var advertised: [(name: String, target: ObjectID)] = []
         for index in 0..<count {
             guard let head = heads?[index]?.pointee, let namePointer = head.name else { continue }
-            let name = String(cString: namePointer)
+            advertised.append((String(cString: namePointer), ObjectID(head.oid)))
+        }
+        return try Self.fetchedRefs(advertised, refspecs: parsed)
+    }
+
+    /// Parsed fetch refspecs (free each with `git_refspec_free`).
+    static func parseRefspecs(_ refspecs: [String]) throws(GitError) -> [OpaquePointer?] {
+        var parsed: [OpaquePointer?] = []
+        for refspec in refspecs {
+            var spec: OpaquePointer?
+            let rc = git_refspec_parse(&spec, refspec, 1)
+            if rc < 0 {
+                for spec in parsed { git_refspec_free(spec) }
+                let error = GitError.last(code: rc, function: "git_refspec_parse")
+                throw GitError(
+                    code: rc, errorClass: error.errorClass, message: "invalid fetch refspec '\(refspec)'",
+                    function: "git_refspec_parse")
+            }
+            parsed.append(spec)
+        }
+        return parsed
+    }
+
+    /// The advertised references a refspec matched, with the local names they map to, sorted by remote name.
+    static func fetchedRefs(_ advertised: [(name: String, target: ObjectID)], refspecs parsed: [OpaquePointer?])
+        throws(GitError) -> [FetchedRef]
+    {
+        var result: [FetchedRef] = []
+        for (name, target) in advertised {
             for spec in parsed where git_refspec_src_matches(spec, name) != 0 {
                 var localName: String?
                 if let destination = git_refspec_dst(spec), destination.pointee != 0 {
@@ -176,7 +193,7 @@ extension Repository {
                     localName = buffer.ptr.map { String(cString: $0) }
                     git_buf_dispose(&buffer)
                 }
-                result.append(FetchedRef(remoteName: name, localName: localName, target: ObjectID(head.oid)))
+                result.append(FetchedRef(remoteName: name, localName: localName, target: target))
                 break  // like git: the first matching refspec wins
             }
         }
@@ -248,6 +265,16 @@ extension GitError {
     /// The code of the error ``Repository/fetch(remoteURL:refspecs:credentials:)`` throws when
     /// the server rejects (or requires and did not get) credentials: libgit2's `GIT_EAUTH`.
     public static let authenticationFailureCode: Int32 = -16
+
+    /// The error of a fetch whose credentials the server refused (or required, and none were given).
+    static func authenticationFailure(safeURL: String, credentials: GitCredentials?, function: String) -> GitError {
+        GitError(
+            code: GitError.authenticationFailureCode, errorClass: Int32(GIT_ERROR_NET.rawValue),
+            message: credentials == nil
+                ? "authentication failed for \(safeURL): the server requires credentials and none were given"
+                : "authentication failed for \(safeURL)",
+            function: function)
+    }
 
     /// True when a server refused the credentials, or required some and none were given.
     public var isAuthenticationFailure: Bool { code == GitError.authenticationFailureCode }

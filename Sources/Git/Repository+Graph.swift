@@ -30,28 +30,6 @@ extension Repository {
         return ObjectID(out)
     }
 
-    /// Whether `ancestor` is `commit` itself or in its history.
-    public func isAncestor(_ ancestor: ObjectID, of commit: ObjectID) throws(GitError) -> Bool {
-        if ancestor == commit { return true }
-        var descendant = commit.oid
-        var older = ancestor.oid
-        let rc = git_graph_descendant_of(handle, &descendant, &older)
-        try check(rc < 0 ? rc : 0, "git_graph_descendant_of")
-        return rc == 1
-    }
-
-    /// Whether `id` names a commit this repository has.
-    public func hasCommit(_ id: ObjectID) -> Bool {
-        var oid = id.oid
-        var commit: OpaquePointer?
-        guard git_commit_lookup(&commit, handle, &oid) == 0 else {
-            git_error_clear()
-            return false
-        }
-        git_commit_free(commit)
-        return true
-    }
-
     /// The ref a symbolic reference points to (`refs/heads/main` for `HEAD`), whether or not that
     /// ref exists yet; nil when `name` is absent or not symbolic.
     public func symbolicTarget(_ name: String) throws(GitError) -> String? {

@@ -370,3 +370,31 @@ extension Signature {
             offsetMinutes: Int(signature.when.offset))
     }
 }
+
+// MARK: - Ancestry
+
+extension Repository {
+    /// Whether the object database holds a commit with this ID.
+    public func hasCommit(_ id: ObjectID) -> Bool {
+        var oid = id.oid
+        var commit: OpaquePointer?
+        let rc = git_commit_lookup(&commit, handle, &oid)
+        if rc < 0 {
+            git_error_clear()
+            return false
+        }
+        git_commit_free(commit)
+        return true
+    }
+
+    /// Whether `ancestor` is `descendant` itself or in its history (`git merge-base --is-ancestor`).
+    /// - Throws: ``GitError`` when either commit is not in the repository.
+    public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws(GitError) -> Bool {
+        if ancestor == descendant { return true }
+        var a = ancestor.oid
+        var d = descendant.oid
+        let rc = git_graph_descendant_of(handle, &d, &a)
+        if rc < 0 { throw GitError.last(code: rc, function: "git_graph_descendant_of") }
+        return rc == 1
+    }
+}

@@ -24,6 +24,19 @@ extension SQLiteStore {
         }
     }
 
+    /// Sets what `key` maps to, claimed or not: the bot's once-markers (`posting` → `posted`) live next to the
+    /// dedupe keys.
+    public func setDedupeKey(_ key: String, executionID: String) async throws(StoreError) {
+        try await write("set dedupe key \(key)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO dedupe_keys (key, execution_id, created) VALUES (?, ?, ?)
+                    ON CONFLICT (key) DO UPDATE SET execution_id = excluded.execution_id
+                    """,
+                arguments: [key, executionID, Date().timeIntervalSince1970])
+        }
+    }
+
     // MARK: Poll cursors
 
     public func cursor(server: String, project: String) async throws(StoreError) -> PollCursor? {

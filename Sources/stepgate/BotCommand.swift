@@ -59,7 +59,8 @@ struct BotCommand: AsyncParsableCommand {
                 do {
                     platforms.append(
                         try PhorgePlatform(
-                            configuration: server, repositories: configuration.repositories, httpClient: http, logger: logger))
+                            configuration: server, repositories: configuration.repositories, httpClient: http,
+                            markers: StoreMarkers(store: store), logger: logger))
                 } catch {
                     Terminal.printError("stepgate: error: phabricator server \(server.name): \(error)")
                     throw ExitCode(2)

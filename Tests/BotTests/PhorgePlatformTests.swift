@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 @testable import Bot
+import Config
 import Foundation
+import Git
 import Logging
 import ReviewClients
 import Runtime
@@ -100,11 +102,46 @@ struct PhorgePlatformTests {
             ])
     }
 
-    @Test func defaultBranchComesFromTheMirrorsHEAD() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-head-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try Data("ref: refs/heads/trunk\n".utf8).write(to: dir.appendingPathComponent("HEAD"))
-        #expect(PhorgePlatform.defaultBranch(mirrorPath: dir.path) == "trunk")
+    /// The trust rule: the target branch is the operator's `branch`, else Diffusion's default branch; a diff's refs
+    /// play no part (the function does not even see them).
+    @Test func theTargetBranchIsDecidedServerSide() throws {
+        let mirror = MirrorConfiguration(key: "demo", path: "/tmp/x.git", phabricatorRepository: "rDEMO")
+        #expect(PhorgePlatform.targetBranch(mirror: mirror, repository: nil) == "master", "Phorge's own default for Git")
+        var configured = mirror
+        configured.branch = "refs/heads/release"
+        #expect(PhorgePlatform.targetBranch(mirror: configured, repository: nil) == "release")
+    }
+
+    @Test func gitCredentialsComeFromTheServerEntry() throws {
+        let password = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-vcs-\(UUID().uuidString)")
+        try Data("s3cret\n".utf8).write(to: password)
+        let p = try Self.platform("    git-username: stepbot\n    git-password-file: \(password.path)")
+        #expect(p.credentials?.username == "stepbot")
+        #expect(p.credentials?.password == "s3cret")
+        #expect(!"\(p.credentials!)".contains("s3cret"))
+        #expect(throws: (any Error).self) { try Self.platform("    git-username: stepbot\n    git-password-file: /nonexistent") }
+        #expect(throws: (any Error).self) { try Self.platform("    git-username: stepbot") }
+    }
+
+    @Test func aRefusedSnapshotStartsNothingAndIsSaidOnceWhenATriggerMatches() throws {
+        let target = ReviewTarget(
+            server: "phab", platform: .phabricator, repository: "demo", project: "rDEMO", reviewID: "D1", reviewNumber: 1,
+            revisionNumber: 2, revisionID: "PHID-DIFF-2")
+        var snapshot = ReviewSnapshot(
+            target: target, branch: "main", isOpen: true, status: "accepted", labels: [:], approvers: ["bob"],
+            files: [".stepgate/stepgate.yaml"], revisionSHA: nil, updated: "1", event: .null)
+        snapshot.refusal = "stepgate: diff 2 of D1 is not run: nope"
+        let config = try #require(
+            RepositoryConfigLoader.load(
+                "version: 1\nworkflows:\n  check:\n    definition: workflows/check.asl.json\n    on:\n      phabricator: {status: [accepted]}\n",
+                fileName: "stepgate.yaml"
+            ).config)
+        let actions = TriggerDecider.decide(snapshot: snapshot, configuration: .config(config), knowledge: TriggerKnowledge())
+        #expect(actions == [.refuse(key: "D1/2/refused", message: "stepgate: diff 2 of D1 is not run: nope")])
+        snapshot.status = "needs-review"
+        #expect(
+            !TriggerDecider.decide(snapshot: snapshot, configuration: .config(config), knowledge: TriggerKnowledge()).contains {
+                if case .refuse = $0 { return true } else { return false }
+            }, "no trigger matches: nothing is said")
     }
 }

@@ -10,14 +10,15 @@ Every fake has, outside its API, a control API under /__control/ (JSON in, JSON 
   GET    /__control/health                 -> {"ok": true}
   GET    /__control/state                  -> the whole state
   POST   /__control/reset                  -> empties the request log and the faults (state stays)
-  GET    /__control/requests[?path=REGEX]  -> [{"method","path","target","status","fault","user","time",
+  GET    /__control/requests[?path=REGEX]  -> [{"method","path","target","status","fault","user","time","agent",
                                               "form_keys"?}] API requests seen (form_keys: field names only)
   DELETE /__control/requests               -> clears the log
   POST   /__control/faults                 -> adds a fault, body:
            {"kind": "status"|"hang"|"truncate"|"malformed"|"close"|<fake-specific>,
             "count": N (default 1), "path": REGEX (optional, searched in path+query), "method": "GET"|... (optional),
             "status": 500 (kind=status), "retry_after": "1" (optional, any kind=status),
-            "body": "text" (optional, kind=status), "seconds": S (kind=hang; then the request is served normally)}
+            "body": "text" (optional, kind=status), "seconds": S (kind=hang: then the request is served normally;
+            kind=hold: then the connection is closed and the request is never served)}
          -> {"id": n}
   GET    /__control/faults                 -> the pending faults, with "remaining"
   DELETE /__control/faults                 -> removes them all
@@ -193,10 +194,20 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def send(self, status, headers, body, truncate=False):
+        """With the header CLOSE_DELIMITED, the body has no length: it ends when the connection closes."""
+        headers = dict(headers)
+        close_delimited = headers.pop(CLOSE_DELIMITED, None) is not None
         try:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
+            if close_delimited:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.send_header("Content-Length", str(len(body)))
             if truncate:
                 self.send_header("Connection", "close")
@@ -248,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
 
         target = self.path
         entry = {"method": method, "path": path, "target": target, "time": time.time(), "status": None,
-                 "fault": None, "user": None}
+                 "fault": None, "user": None, "agent": self.headers.get("User-Agent")}
         if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
             # the names (never the values) of the form fields, so tests can check what a client sends
             entry["form_keys"] = sorted(set(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
@@ -265,7 +276,10 @@ class Handler(BaseHTTPRequestHandler):
                 entry["status"] = status
                 self.send(status, headers, (fault.get("body") or "injected fault %d\n" % status).encode())
                 return
-            if kind == "close":
+            if kind in ("close", "hold"):
+                if kind == "hold":
+                    # the request never reaches the server: held, then the connection is closed unanswered
+                    time.sleep(float(fault.get("seconds", 5)))
                 entry["status"] = 0
                 self.close_connection = True
                 try:
@@ -298,6 +312,11 @@ class Handler(BaseHTTPRequestHandler):
             status = 200
             entry["status"] = 200
         self.send(status, headers, payload, truncate=bool(fault and fault["kind"] == "truncate"))
+
+
+# A handler's answer carrying this header is sent as PHP's built-in web server sends its answers: no
+# Content-Length, not chunked, ended by closing the connection.
+CLOSE_DELIMITED = "X-Fake-Close-Delimited"
 
 
 class ControlError(Exception):

@@ -55,6 +55,13 @@ public struct PhabricatorServerConfiguration: Sendable, Hashable {
     /// A comment line that approves a waiting `stepgate:approval` (`approval-command`, default `!stepgate approve`),
     /// besides an accept by an allowed reviewer.
     public var approvalCommand: String = "!stepgate approve"
+    /// The Harbormaster build plan (`build-plan`: PHID, ID or name) a Herald rule runs on every diff; the bot reports
+    /// to the target of that plan's build that waits for a message. Without one, findings go into the comment.
+    public var buildPlan: String?
+    /// The account and VCS password file the bot fetches Phorge repositories with (`git-username`,
+    /// `git-password-file`; HTTP Basic, Phorge's `diffusion.allow-http-auth`).
+    public var gitUsername: String?
+    public var gitPasswordFile: String?
 
     public init(
         name: String, url: String, tokenFile: String, pollInterval: Duration = .seconds(10), overlap: Duration = .seconds(120),
@@ -78,12 +85,22 @@ public struct MirrorConfiguration: Sendable, Hashable {
     public var path: String
     public var gerritProject: String?
     public var phabricatorRepository: String?
+    /// The branch Phorge revisions of this repository target (`branch`; default: Diffusion's default branch). The
+    /// trusted configuration is read from its tip; a diff never chooses it.
+    public var branch: String?
+    /// Where the mirror's branches are fetched from (`clone-url`; default: the clone URI Diffusion reports).
+    public var cloneURL: String?
 
-    public init(key: String, path: String, gerritProject: String? = nil, phabricatorRepository: String? = nil) {
+    public init(
+        key: String, path: String, gerritProject: String? = nil, phabricatorRepository: String? = nil, branch: String? = nil,
+        cloneURL: String? = nil
+    ) {
         self.key = key
         self.path = path
         self.gerritProject = gerritProject
         self.phabricatorRepository = phabricatorRepository
+        self.branch = branch
+        self.cloneURL = cloneURL
     }
 }
 
@@ -299,7 +316,10 @@ private struct BotConfigurationParser {
                     guard
                         let o = self.object(
                             item, path,
-                            allowed: ["name", "url", "token-file", "poll-interval", "overlap", "staging-url", "repositories", "approval-command"],
+                            allowed: [
+                                "name", "url", "token-file", "poll-interval", "overlap", "staging-url", "repositories", "approval-command",
+                                "build-plan", "git-username", "git-password-file",
+                            ],
                             required: ["name", "url", "token-file"])
                     else { continue }
                     let name = string(o, "name", path) ?? ""
@@ -310,6 +330,12 @@ private struct BotConfigurationParser {
                         overlap: duration(o, "overlap", path, default: .seconds(120)),
                         stagingURL: string(o, "staging-url", path), repositories: strings(o, "repositories", path))
                     if let command = string(o, "approval-command", path) { server.approvalCommand = command }
+                    server.buildPlan = string(o, "build-plan", path)
+                    server.gitUsername = string(o, "git-username", path)
+                    server.gitPasswordFile = string(o, "git-password-file", path)
+                    if (server.gitUsername == nil) != (server.gitPasswordFile == nil) {
+                        error("'git-username' and 'git-password-file' go together", path, key: true)
+                    }
                     configuration.phabricator.append(server)
                 }
             } else {
@@ -321,11 +347,13 @@ private struct BotConfigurationParser {
                 let path: [PathComponent] = [.key("repositories"), .key(key)]
                 guard
                     let o = self.object(
-                        repos[key], path, allowed: ["path", "gerrit-project", "phabricator-repository"], required: ["path"])
+                        repos[key], path, allowed: ["path", "gerrit-project", "phabricator-repository", "branch", "clone-url"],
+                        required: ["path"])
                 else { continue }
                 let mirror = MirrorConfiguration(
                     key: key, path: string(o, "path", path) ?? "", gerritProject: string(o, "gerrit-project", path),
-                    phabricatorRepository: string(o, "phabricator-repository", path))
+                    phabricatorRepository: string(o, "phabricator-repository", path), branch: string(o, "branch", path),
+                    cloneURL: string(o, "clone-url", path))
                 if mirror.gerritProject == nil && mirror.phabricatorRepository == nil {
                     error("repository '\(key)' names neither 'gerrit-project' nor 'phabricator-repository'", path, key: true)
                 }

@@ -249,6 +249,8 @@ public final class BotEngine: Sendable {
                 await approve(executionID: id, voters: voters, target: snapshot.target, platform: platform, logger: logger)
             case .validate(let key):
                 try await validate(snapshot, mirror: mirror, key: key, platform: platform, logger: logger)
+            case .refuse(let key, let message):
+                try await postOnce(key: key, message: message, on: snapshot.target, platform: platform, logger: logger)
             case .start(let workflowName, let key):
                 guard case .config(let config) = trusted.configuration, let workflow = config.workflow(named: workflowName),
                     let tip = trusted.commit
@@ -388,6 +390,10 @@ public final class BotEngine: Sendable {
             try await runOrResume(id, logger: logger)
             try await report(executionID: id, logger: logger)
         } catch {
+            if await failPermanently(id, error: error, logger: logger) {
+                try? await report(executionID: id, logger: logger)
+                return
+            }
             logger.error("execution step failed; will retry on the next cycle", metadata: ["error": "\(error)"])
         }
     }

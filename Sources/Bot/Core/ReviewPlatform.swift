@@ -59,4 +59,13 @@ public protocol ReviewPlatform: Sendable {
     /// Who may be deciding waiting `stepgate:approval` tasks on this snapshot (Code-Review +2 voters,
     /// accepting reviewers, approval commands), by account identity.
     func approvalVoters(in snapshot: ReviewSnapshot) -> [ApprovalVoter]
+
+    /// Whether `error` cannot go away by retrying (see the extension's default).
+    func isPermanent(_ error: any Error) -> Bool
+}
+
+extension ReviewPlatform {
+    /// Whether `error` (thrown while bringing a revision in or running it) cannot go away by retrying: the engine then
+    /// ends the run as failed and reports it once, instead of retrying it every cycle. By default nothing is.
+    public func isPermanent(_ error: any Error) -> Bool { false }
 }

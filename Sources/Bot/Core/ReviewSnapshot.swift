@@ -47,6 +47,10 @@ public struct ReviewTarget: Sendable, Hashable, Codable {
 
     /// The dedupe key of the `.stepgate/` validation of this revision.
     public var validationKey: String { "\(platform)|\(server)|\(reviewID)|\(revisionNumber)|.stepgate-validation" }
+
+    /// The key of the one notice saying why this revision was refused (`D12/34/refused`); it is also written into
+    /// the notice, so that the bot can find it on the server after a crash.
+    public var refusalKey: String { "\(reviewID)/\(revisionNumber)/refused" }
 }
 
 /// A server-neutral view of one review as a poll saw it: what the trigger decision needs.
@@ -82,6 +86,9 @@ public struct ReviewSnapshot: Sendable {
     /// Whether the revision edits `.stepgate/` for the trust model is decided from the Git trees
     /// by the front door, not from this list.
     public var touchesStepgate: Bool
+    /// Why no workflow may run on this revision, when the platform refused it (a diff that does not apply, a base
+    /// outside the trusted branch's history): said once on the review instead of starting anything.
+    public var refusal: String?
 
     public init(
         target: ReviewTarget, branch: String, isOpen: Bool, status: String?, labels: [String: Int],

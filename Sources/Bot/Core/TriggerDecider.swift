@@ -36,6 +36,9 @@ public enum TriggerAction: Sendable, Equatable {
     case cancel(executionID: String, target: ReviewTarget, reason: String)
     /// Validate the revision's `.stepgate/` files and comment the errors, after claiming `dedupeKey`.
     case validate(dedupeKey: String)
+    /// Say once (per `key`) on the current revision why nothing runs on it: a workflow's trigger matches, but the
+    /// platform refused the revision (``ReviewSnapshot/refusal``).
+    case refuse(key: String, message: String)
     /// Decide the pending approvals of a running execution on the current revision, by these voters.
     case approve(executionID: String, voters: [ApprovalVoter])
     /// Nothing to do, and why (logged at debug level).
@@ -51,6 +54,7 @@ public enum TriggerAction: Sendable, Equatable {
 ///   removed) is cancelled.
 /// - Each workflow whose trigger matches the current revision starts once per (server, review, revision, workflow).
 /// - A revision that edits `.stepgate/` is validated once.
+/// - A revision the platform refused starts nothing; when a trigger matches it, the refusal is said once instead.
 /// - Running executions on the current revision receive the approvals the platform recognised.
 public enum TriggerDecider {
     public static func decide(
@@ -87,7 +91,7 @@ public enum TriggerDecider {
             if actions.isEmpty { actions.append(.skip(reason: "the review is not open")) }
             return actions
         }
-        if snapshot.touchesStepgate && !knowledge.claimedKeys.contains(current.validationKey) {
+        if snapshot.touchesStepgate && snapshot.refusal == nil && !knowledge.claimedKeys.contains(current.validationKey) {
             actions.append(.validate(dedupeKey: current.validationKey))
         }
         switch configuration {
@@ -97,6 +101,10 @@ public enum TriggerDecider {
             actions.append(.skip(reason: "the target branch's configuration does not load: \(problem)"))
         case .config:
             if matching.isEmpty { actions.append(.skip(reason: "no workflow's trigger matches")) }
+            if let refusal = snapshot.refusal, !matching.isEmpty {
+                actions.append(.refuse(key: current.refusalKey, message: refusal))
+                return actions
+            }
             for workflow in matching {
                 let key = current.dedupeKey(workflow: workflow.name)
                 if knowledge.claimedKeys.contains(key) {

@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+import Config
 import Foundation
 import Git
 public import Logging
@@ -7,62 +8,82 @@ public import Runtime
 import StatesLanguage
 import Synchronization
 
-/// A problem of the Phorge platform that is not a client or Git error (a diff without a base commit, a staging
-/// area without the diff's tag).
+/// A problem of the Phorge platform that is not a client or Git error. A refusal (``isRefusal``) is permanent: the
+/// revision's diff cannot be run as it is (it does not apply, its base is outside the trusted branch's history), and
+/// the revision is told so once instead of the run being retried.
 public struct PhorgePlatformError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public var isRefusal: Bool
+    public init(_ message: String, refusal: Bool = false) {
+        self.message = message
+        self.isRefusal = refusal
+    }
     public var description: String { message }
 }
 
 /// Phorge (Phabricator) behind the ``ReviewPlatform`` seam.
 ///
-/// - Polling: per configured repository (the cursor scope, `rDEMO`), `differential.revision.search` with
-///   `repositoryPHIDs`, `modifiedStart = cursor - overlap` (open statuses only on the very first poll), reviewers
-///   attached, order `updated`, every page. The cursor is the newest `dateModified` seen (the server's clock).
-///   Every write bumps `dateModified`, the bot's own comment and Harbormaster messages included: such re-reads are
-///   harmless because a start is deduplicated per (server, revision, diff, workflow) and the snapshot only carries
-///   what the server says about the current diff, its status and reviewers; the bot's own reviews and comments are
-///   never counted.
-/// - Revisions are materialised in the bot's mirror: the raw diff applied onto its base commit in memory, committed
-///   under `refs/stepgate/phorge/D<N>/<diffID>` (deterministic: same diff, same commit), or fetched from the
-///   staging area's `refs/tags/phabricator/diff/<diffID>` when `staging-url` is configured.
-/// - Reports: Harbormaster results on the diff (lint messages for findings, a unit result, pass/fail on both
-///   autotargets, which are created before anything is posted), then ONE comment transaction with the summary.
-///   The comment is the commit point: `hasReported` looks for it; targets that already hold results are not sent
-///   again, so a retry after a crash posts nothing twice.
+/// - Repositories are named in bot.yaml by callsign monogram (`rDEMO`), `R<id>`, PHID or short name, and resolved
+///   through `diffusion.repository.search` (with their URIs and default branch).
+/// - Polling: per configured repository, `differential.revision.search` with `repositoryPHIDs`,
+///   `modifiedStart = cursor - overlap` (open statuses only on the very first poll), reviewers attached, order
+///   `updated`, every page. The cursor is the newest `dateModified` seen (the server's clock). Every write bumps
+///   `dateModified`, the bot's own included: a start is deduplicated per (server, revision, diff, workflow).
+/// - The mirror: before a poll brings revisions in, the repository's branches are fetched into the bot's mirror from
+///   `clone-url` or the clone URI Diffusion reports, with `git-username`/`git-password-file`.
+/// - The target branch is decided server-side: the repository's `branch` in bot.yaml, else Diffusion's default
+///   branch; never the diff's `onto`/`branch` refs, which the author's client supplies.
+/// - Revisions are materialised in the mirror: the raw diff applied onto its base commit in memory (onto the target
+///   branch's tip when the diff names no base, as `arc patch` does), committed under
+///   `refs/stepgate/phorge/D<N>/<diffID>`, or fetched from the staging area. A base outside the target branch's
+///   history, or a diff that does not apply, is refused (``ReviewSnapshot/refusal``).
+/// - Reports: lint messages (findings), unit results (one per Task state) and pass/fail go to the bot's own build
+///   target (the `build-plan` a Herald rule runs, its target waiting for a message), once per execution
+///   (``OnceMarkers``); then ONE comment transaction with the summary, which is the commit point (`hasReported`).
 /// - Approvals: a waiting `stepgate:approval` is decided by reviewers who accepted the current diff, or by a
 ///   comment line equal to `approval-command` (default `!stepgate approve`) written after the current diff.
 public final class PhorgePlatform: ReviewPlatform {
     public let configuration: PhabricatorServerConfiguration
     public let client: ConduitClient
-    /// Mirrors by their Phabricator repository name (callsign monogram `rDEMO` or PHID, as bot.yaml writes it).
+    /// Mirrors by their Phabricator repository name (as bot.yaml writes it).
     let mirrors: [String: MirrorConfiguration]
     public let pageSize: Int
+    let markers: any OnceMarkers
+    let credentials: GitCredentials?
     private let selfUser = Mutex<ConduitUser?>(nil)
-    /// Scope (as configured) → repository PHID.
-    private let repositoryPHIDs = Mutex<[String: String]>([:])
+    /// Scope (as configured) → repository.
+    private let repositories = Mutex<[String: DiffusionRepository]>([:])
     /// User PHID → username.
     private let userNames = Mutex<[String: String]>([:])
     /// Revision PHID → (dateModified, diff PHID, users whose comment command approves the current diff).
     private let commandCache = Mutex<[String: (Int, String, [String])]>([:])
-    /// Diffs this process could not materialise while polling (not retried by polls; ``fetchRevision`` still tries).
-    private let unmaterialisable = Mutex<Set<Int>>([])
+    /// Diff ID → why it is refused (not tried again by this process).
+    private let refusals = Mutex<[Int: String]>([:])
+    /// Mirrors fetched during the current poll.
+    private let refreshed = Mutex<Set<String>>([])
+    private let planPHID = Mutex<String?>(nil)
 
     public static let openStatuses = ["needs-review", "needs-revision", "changes-planned", "accepted", "draft"]
-    public static let lintTargetKey = "arcanist.lint"
-    public static let unitTargetKey = "arcanist.unit"
 
-    /// - Throws: ``ReviewClients/ReviewClientError/configuration`` when the token file cannot be read.
+    /// - Parameter markers: where results sent to a build target are recorded (the bot's store; in memory by default).
+    /// - Throws: ``ReviewClients/ReviewClientError/configuration`` when the token or git password file cannot be read.
     public init(
         configuration: PhabricatorServerConfiguration, repositories: [String: MirrorConfiguration], httpClient: HTTPClient,
-        http: ReviewHTTPConfiguration = ReviewHTTPConfiguration(), pageSize: Int = 100, logger: Logger
+        http: ReviewHTTPConfiguration = ReviewHTTPConfiguration(), pageSize: Int = 100,
+        markers: any OnceMarkers = MemoryMarkers(), logger: Logger
     ) throws {
         self.configuration = configuration
         self.pageSize = min(max(pageSize, 1), 100)
+        self.markers = markers
         self.client = try ConduitClient(
             server: configuration.name, baseURL: configuration.url, credentials: ConduitCredentials(tokenFile: configuration.tokenFile),
             client: httpClient, configuration: http, logger: logger)
+        if let username = configuration.gitUsername, let file = configuration.gitPasswordFile {
+            let password = try readSecretFile(file, what: "git password", server: configuration.name)
+            self.credentials = GitCredentials(username: username, password: password)
+        } else {
+            self.credentials = nil
+        }
         var byName: [String: MirrorConfiguration] = [:]
         for mirror in repositories.values.sorted(by: { $0.key < $1.key }) {
             if let name = mirror.phabricatorRepository, byName[name] == nil { byName[name] = mirror }
@@ -88,27 +109,51 @@ public final class PhorgePlatform: ReviewPlatform {
             logger.warning("repository has no entry under 'repositories' (phabricator-repository); not polled", metadata: ["repository": "\(name)"])
         }
         logger.info("signed in to Phorge", metadata: ["user": "\(me.userName)", "phid": "\(me.phid)"])
+        // A build plan that does not exist is an operator's mistake: say so before polling, not at every report.
+        if let plan = try await buildPlanPHID() {
+            logger.info("reporting to the build plan's targets", metadata: ["plan": "\(plan)"])
+        }
+    }
+
+    // MARK: - Repositories
+
+    /// The repository a scope names: `rDEMO` (callsign), `R12` (ID), `PHID-REPO-...`, or a short name (a bare
+    /// callsign is tried too); with its URIs and default branch, cached for the process.
+    public func repository(_ scope: String) async throws -> DiffusionRepository? {
+        if let known = repositories.withLock({ $0[scope] }) { return known }
+        var found: [DiffusionRepository] = []
+        if scope.hasPrefix("PHID-") {
+            found = try await client.searchRepositories(phids: [scope], attachURIs: true).filter { $0.phid == scope }
+        } else if scope.count > 1, scope.first == "R", let id = Int(scope.dropFirst()) {
+            found = try await client.searchRepositories(ids: [id], attachURIs: true).filter { $0.id == id }
+        } else {
+            if scope.count > 1, scope.first == "r", scope.dropFirst().allSatisfy({ $0.isUppercase || $0.isNumber }) {
+                let callsign = String(scope.dropFirst())
+                found = try await client.searchRepositories(callsigns: [callsign], attachURIs: true)
+                    .filter { $0.fields.callsign == callsign }
+            }
+            if found.isEmpty {
+                found = try await client.searchRepositories(shortNames: [scope], attachURIs: true)
+                    .filter { $0.fields.shortName == scope }
+            }
+            if found.isEmpty, scope.allSatisfy({ $0.isUppercase || $0.isNumber }) {
+                found = try await client.searchRepositories(callsigns: [scope], attachURIs: true)
+                    .filter { $0.fields.callsign == scope }
+            }
+        }
+        guard let repository = found.first else { return nil }
+        repositories.withLock { $0[scope] = repository }
+        return repository
+    }
+
+    /// The branch revisions of a repository target, decided server-side: `branch` in bot.yaml, else Diffusion's
+    /// default branch (Phorge's own default for Git is `master`). Never the diff's refs.
+    static func targetBranch(mirror: MirrorConfiguration, repository: DiffusionRepository?) -> String {
+        let name = mirror.branch ?? repository?.fields.defaultBranch ?? "master"
+        return name.hasPrefix("refs/heads/") ? String(name.dropFirst("refs/heads/".count)) : name
     }
 
     // MARK: - Polling
-
-    /// The repository PHID of a scope (`rDEMO` → callsign `DEMO`; a `PHID-REPO-...` as is), cached.
-    func repositoryPHID(_ scope: String) async throws -> String? {
-        if let known = repositoryPHIDs.withLock({ $0[scope] }) { return known }
-        let found: [DiffusionRepository]
-        if scope.hasPrefix("PHID-") {
-            found = try await client.searchRepositories(phids: [scope])
-        } else if scope.hasPrefix("r"), scope.count > 1 {
-            found = try await client.searchRepositories(callsigns: [String(scope.dropFirst())])
-        } else {
-            found = try await client.searchRepositories(callsigns: [scope])
-        }
-        guard let phid = found.first(where: { $0.phid == scope || $0.monogram == scope || $0.fields.callsign == scope })?.phid
-            ?? found.first?.phid
-        else { return nil }
-        repositoryPHIDs.withLock { $0[scope] = phid }
-        return phid
-    }
 
     /// The search constraints for one repository: open revisions on the first poll, then every revision modified
     /// since `cursor - overlap` (closed ones included, so that closing cancels).
@@ -121,29 +166,31 @@ public final class PhorgePlatform: ReviewPlatform {
     }
 
     public func poll(cursors: [String: String], logger: Logger) async throws -> PollBatch {
+        refreshed.withLock { $0.removeAll() }
         var snapshots: [ReviewSnapshot] = []
         var next: [String: String] = [:]
         for scope in scopes {
             guard let mirror = mirrors[scope] else { continue }
-            guard let repoPHID = try await repositoryPHID(scope) else {
+            guard let repository = try await repository(scope) else {
                 logger.warning("Phorge knows no such repository; not polled", metadata: ["repository": "\(scope)"])
                 continue
             }
             let revisions = try await client.searchRevisions(
-                constraints(repositoryPHID: repoPHID, cursor: cursors[scope]), attachReviewers: true, order: "updated",
+                constraints(repositoryPHID: repository.phid, cursor: cursors[scope]), attachReviewers: true, order: "updated",
                 pageSize: pageSize)
             var newest = cursors[scope].flatMap { Int($0) }
             for r in revisions where newest == nil || r.fields.dateModified > newest! { newest = r.fields.dateModified }
-            snapshots += try await self.snapshots(revisions, scope: scope, mirror: mirror, logger: logger)
+            snapshots += try await self.snapshots(revisions, scope: scope, repository: repository, mirror: mirror, logger: logger)
             if let newest { next[scope] = String(newest) }
         }
         return PollBatch(snapshots: snapshots, cursors: next)
     }
 
     /// Server-neutral snapshots of revisions (their current diffs, files, reviewers), in few batched calls.
-    func snapshots(_ revisions: [DifferentialRevision], scope: String, mirror: MirrorConfiguration, logger: Logger) async throws
-        -> [ReviewSnapshot]
-    {
+    func snapshots(
+        _ revisions: [DifferentialRevision], scope: String, repository: DiffusionRepository, mirror: MirrorConfiguration,
+        logger: Logger
+    ) async throws -> [ReviewSnapshot] {
         let current = revisions.filter { $0.fields.diffPHID != nil }
         guard !current.isEmpty else { return [] }
         let diffPHIDs = Array(Set(current.compactMap(\.fields.diffPHID))).sorted()
@@ -160,10 +207,12 @@ public final class PhorgePlatform: ReviewPlatform {
                 files[d, default: []].append(c.path)
             }
         }
+        if !open.isEmpty { try refresh(mirror, repository: repository, scope: scope, logger: logger) }
         var people = Set(current.compactMap(\.fields.authorPHID))
         for r in current { for v in r.reviewers ?? [] { people.insert(v.reviewerPHID) } }
         try await learnUsers(people)
         let me = userPHID
+        let branch = Self.targetBranch(mirror: mirror, repository: repository)
         var out: [ReviewSnapshot] = []
         for r in current {
             guard let diffPHID = r.fields.diffPHID, let diff = diffs[diffPHID] else {
@@ -175,23 +224,26 @@ public final class PhorgePlatform: ReviewPlatform {
             if isOpen {
                 commanders = try await commandApprovers(revision: r, diff: diff)
             }
-            var commit: String?
-            if isOpen, !unmaterialisable.withLock({ $0.contains(diff.id) }) {
+            var materialized: Materialized?
+            var refusal = refusals.withLock { $0[diff.id] }
+            if isOpen, refusal == nil {
                 do {
-                    commit = try await materialize(revision: r.id, title: r.fields.title, diff: diff, mirror: mirror, logger: logger)
-                } catch let error as ReviewClientError where error.isTransient {
-                    logger.warning(
-                        "could not read the raw diff yet", metadata: ["review": "\(r.monogram)", "error": "\(error)"])
+                    materialized = try await materialize(
+                        revision: r.id, title: r.fields.title, diff: diff, mirror: mirror, branch: branch, logger: logger)
+                } catch let error as PhorgePlatformError where error.isRefusal {
+                    refusals.withLock { $0[diff.id] = error.message }
+                    refusal = error.message
+                    logger.warning("the diff is refused", metadata: ["review": "\(r.monogram)", "error": "\(error)"])
                 } catch {
-                    unmaterialisable.withLock { _ = $0.insert(diff.id) }
                     logger.warning(
                         "could not bring the diff into the mirror yet", metadata: ["review": "\(r.monogram)", "error": "\(error)"])
                 }
             }
-            out.append(
-                snapshot(
-                    revision: r, diff: diff, scope: scope, mirror: mirror, files: (files[diffPHID] ?? []).sorted(),
-                    commandApprovers: commanders, commit: commit, me: me))
+            var snapshot = snapshot(
+                revision: r, diff: diff, scope: scope, mirror: mirror, branch: branch, files: (files[diffPHID] ?? []).sorted(),
+                commandApprovers: commanders, materialized: materialized, me: me)
+            snapshot.refusal = refusal
+            out.append(snapshot)
         }
         return out
     }
@@ -202,8 +254,8 @@ public final class PhorgePlatform: ReviewPlatform {
 
     /// The snapshot of one revision (pure apart from the user-name cache).
     func snapshot(
-        revision r: DifferentialRevision, diff: DifferentialDiff, scope: String, mirror: MirrorConfiguration, files: [String],
-        commandApprovers: [String], commit: String?, me: String?
+        revision r: DifferentialRevision, diff: DifferentialDiff, scope: String, mirror: MirrorConfiguration, branch: String,
+        files: [String], commandApprovers: [String], materialized: Materialized?, me: String?
     ) -> ReviewSnapshot {
         let names = userNames.withLock { $0 }
         var reviewersJSON = JSONObject()
@@ -223,7 +275,6 @@ public final class PhorgePlatform: ReviewPlatform {
             people[identity.description] = identity
         }
         accepted.sort()
-        let branch = targetBranch(diff: diff, mirror: mirror)
         let target = ReviewTarget(
             server: server, platform: .phabricator, repository: mirror.key, project: scope, reviewID: r.monogram,
             reviewNumber: r.id, revisionNumber: diff.id, revisionID: diff.phid)
@@ -246,8 +297,9 @@ public final class PhorgePlatform: ReviewPlatform {
                     "diff",
                     .object(
                         JSONObject([
-                            ("id", .int(diff.id)), ("phid", .string(diff.phid)), ("revision", commit.map(JSON.string) ?? .null),
-                            ("base", diff.baseCommit.map(JSON.string) ?? .null),
+                            ("id", .int(diff.id)), ("phid", .string(diff.phid)),
+                            ("revision", materialized.map { JSON.string($0.commit) } ?? .null),
+                            ("base", (materialized?.base ?? diff.baseCommit).map(JSON.string) ?? .null),
                         ]))
                 ),
                 ("status", .string(r.fields.status.value)),
@@ -263,30 +315,8 @@ public final class PhorgePlatform: ReviewPlatform {
         let ownerIdentity = r.fields.authorPHID.map { ReviewerIdentity(id: $0, username: names[$0]) }
         return ReviewSnapshot(
             target: target, branch: branch, isOpen: Self.isOpen(r), status: r.fields.status.value, labels: [:],
-            labelVoters: voters, approvers: accepted, files: files, revisionSHA: commit, updated: String(r.fields.dateModified),
-            event: event, people: people, owner: ownerIdentity)
-    }
-
-    /// The branch the revision targets: the diff's `onto` ref, else its `branch` ref when the mirror has that branch,
-    /// else the mirror's default branch (HEAD), else `main`.
-    func targetBranch(diff: DifferentialDiff, mirror: MirrorConfiguration) -> String {
-        func strip(_ s: String) -> String { s.hasPrefix("refs/heads/") ? String(s.dropFirst("refs/heads/".count)) : s }
-        if let onto = diff.fields.refs?.first(where: { $0.type == "onto" }), let name = onto.name ?? onto.identifier, !name.isEmpty {
-            return strip(name)
-        }
-        let repository = try? Repository.openOrCreateMirror(path: mirror.path)
-        if let name = diff.branch.map(strip), !name.isEmpty, let repository, (try? repository.reference("refs/heads/" + name)) != nil {
-            return name
-        }
-        return Self.defaultBranch(mirrorPath: mirror.path) ?? "main"
-    }
-
-    /// The branch a bare repository's HEAD names.
-    static func defaultBranch(mirrorPath: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: (mirrorPath as NSString).appendingPathComponent("HEAD")) else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("ref: refs/heads/") else { return nil }
-        return String(text.dropFirst("ref: refs/heads/".count))
+            labelVoters: voters, approvers: accepted, files: files, revisionSHA: materialized?.commit,
+            updated: String(r.fields.dateModified), event: event, people: people, owner: ownerIdentity)
     }
 
     /// Resolves user PHIDs to usernames (cached; unknown ones stay PHIDs).
@@ -343,54 +373,130 @@ public final class PhorgePlatform: ReviewPlatform {
         return url.replacingOccurrences(of: "{repository}", with: name)
     }
 
-    public func refreshMirror(_ mirror: MirrorConfiguration, logger: Logger) async throws {
-        // The mirror is kept by whoever serves the repository (Diffusion's mirroring, a push hook); the bot only
-        // makes sure it exists. Revisions come in through their raw diffs or the staging area.
-        _ = try Repository.openOrCreateMirror(path: mirror.path)
+    /// Fetches the repository's branches into the mirror (once per poll): from `clone-url`, else the clone URI
+    /// Diffusion reports (HTTP(S) first), with the bot's git credentials.
+    func refresh(_ mirror: MirrorConfiguration, repository: DiffusionRepository, scope: String, logger: Logger) throws {
+        if refreshed.withLock({ $0.contains(mirror.key) }) { return }
+        guard let url = mirror.cloneURL ?? repository.cloneURIs.first else {
+            throw PhorgePlatformError(
+                "Phorge reports no clone URI for \(scope) (it serves HTTP only with diffusion.allow-http-auth); "
+                    + "set clone-url for repository \(mirror.key)")
+        }
+        let fetched = try Repository.openOrCreateMirror(path: mirror.path).fetch(
+            remoteURL: url, refspecs: ["+refs/heads/*:refs/heads/*"], credentials: credentials)
+        refreshed.withLock { _ = $0.insert(mirror.key) }
+        logger.debug("fetched the repository's branches", metadata: ["repository": "\(scope)", "branches": "\(fetched.count)"])
     }
 
-    /// Brings diff `diff` of revision `revision` into the mirror (once; the ref is kept) and returns its commit.
-    func materialize(revision: Int, title: String?, diff: DifferentialDiff, mirror: MirrorConfiguration, logger: Logger) async throws
-        -> String
-    {
+    public func refreshMirror(_ mirror: MirrorConfiguration, logger: Logger) async throws {
+        guard let scope = mirror.phabricatorRepository, let repository = try await repository(scope) else {
+            _ = try Repository.openOrCreateMirror(path: mirror.path)
+            return
+        }
+        try refresh(mirror, repository: repository, scope: scope, logger: logger)
+    }
+
+    /// A diff brought into the mirror.
+    struct Materialized: Sendable, Hashable {
+        /// The commit the tasks check out.
+        var commit: String
+        /// The commit it was applied onto (the diff's base, or the target branch's tip for a diff without one).
+        var base: String
+        /// Whether the diff named no base commit and was applied onto the target branch's tip.
+        var ontoTip: Bool
+    }
+
+    static func short(_ id: String) -> String { String(id.prefix(12)) }
+
+    /// Brings diff `diff` of revision `revision` into the mirror (once; the ref is kept), after checking that its
+    /// base is in the history of the target branch's tip.
+    /// - Throws: a refusal (``PhorgePlatformError/isRefusal``) when the base is outside that history or the diff does
+    ///   not apply; client and Git errors otherwise.
+    func materialize(
+        revision: Int, title: String?, diff: DifferentialDiff, mirror: MirrorConfiguration, branch: String, logger: Logger
+    ) async throws -> Materialized {
         let ref = Self.localRef(revision: revision, diff: diff.id)
         let repository = try Repository.openOrCreateMirror(path: mirror.path)
-        if let existing = try repository.reference(ref) { return existing.description }
+        guard let tip = try repository.reference(RefName.branch(branch).full) else {
+            throw PhorgePlatformError("the mirror has no branch \(branch) (the branch this repository's revisions target)")
+        }
+        let what = "diff \(diff.id) of D\(revision)"
+        func requireInHistory(_ base: ObjectID) throws {
+            guard try TrustRules.baseIsTrusted(base, tip: tip, in: repository) else {
+                throw PhorgePlatformError(
+                    "stepgate: \(what) is not run: its base commit \(Self.short(base.description)) is not in the history of "
+                        + "\(branch), the branch this repository's revisions target. Rebase the change onto \(branch) and "
+                        + "update the revision.", refusal: true)
+            }
+        }
+        if let existing = try repository.reference(ref) {
+            let base = try diff.baseCommit.flatMap(ObjectID.init(hex:)) ?? repository.commit(existing).parents.first ?? tip
+            try requireInHistory(base)
+            return Materialized(commit: existing.description, base: base.description, ontoTip: diff.baseCommit == nil)
+        }
         if let staging = stagingURL(for: mirror) {
+            guard let base = diff.baseCommit.flatMap(ObjectID.init(hex:)) else {
+                throw PhorgePlatformError("stepgate: \(what) is not run: it names no base commit", refusal: true)
+            }
+            try requireInHistory(base)
             _ = try repository.fetch(
-                remoteURL: staging, refspecs: ["+refs/tags/phabricator/diff/\(diff.id):\(ref)"], credentials: nil)
+                remoteURL: staging, refspecs: ["+refs/tags/phabricator/diff/\(diff.id):\(ref)"], credentials: credentials)
             guard let id = try repository.reference(ref) else {
                 throw PhorgePlatformError("the staging area \(staging) has no refs/tags/phabricator/diff/\(diff.id)")
             }
             logger.debug("fetched the diff from the staging area", metadata: ["commit": "\(id)"])
-            return id.description
+            return Materialized(commit: id.description, base: base.description, ontoTip: false)
         }
-        guard let baseText = diff.baseCommit, let base = ObjectID(hex: baseText) else {
-            throw PhorgePlatformError("diff \(diff.id) names no base commit; configure staging-url")
+        let base: ObjectID
+        let ontoTip: Bool
+        if let text = diff.baseCommit {
+            guard let id = ObjectID(hex: text) else {
+                throw PhorgePlatformError("stepgate: \(what) is not run: its base commit '\(text)' is not a commit ID", refusal: true)
+            }
+            try requireInHistory(id)
+            (base, ontoTip) = (id, false)
+        } else {
+            (base, ontoTip) = (tip, true)
         }
         let raw = try await client.rawDiff(diffID: diff.id)
-        let tree = try repository.applyDiff(raw, onto: base)
+        let tree: ObjectID
+        do {
+            tree = try repository.applyDiff(raw, onto: base)
+        } catch {
+            let onto = ontoTip ? "the tip of \(branch) (\(Self.short(base.description))), as it names no base commit"
+                : "its base commit \(Self.short(base.description))"
+            throw PhorgePlatformError(
+                "stepgate: \(what) is not run: it does not apply onto \(onto): \(error.message). Update the revision with a "
+                    + "diff that applies.", refusal: true)
+        }
         let when = diff.fields.dateCreated ?? 0
         let signature = Signature(name: "stepgate", email: "stepgate@localhost", time: when, offsetMinutes: 0)
         let message = "D\(revision) diff \(diff.id)" + (title.map { ": \($0)" } ?? "") + "\n"
         let commit = try repository.commit(tree: tree, parents: [base], message: message, author: signature)
         try repository.setReference(name: ref, to: commit, force: true, logMessage: "stepgate: D\(revision) diff \(diff.id)")
-        logger.debug("applied the raw diff onto its base", metadata: ["commit": "\(commit)", "base": "\(baseText)"])
-        return commit.description
+        logger.debug(
+            "applied the raw diff", metadata: ["commit": "\(commit)", "base": "\(base)", "ontoTip": "\(ontoTip)"])
+        return Materialized(commit: commit.description, base: base.description, ontoTip: ontoTip)
     }
 
     public func fetchRevision(_ snapshot: ReviewSnapshot, into mirror: MirrorConfiguration, logger: Logger) async throws -> String {
         let target = snapshot.target
-        let repository = try Repository.openOrCreateMirror(path: mirror.path)
-        if let existing = try repository.reference(Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber)) {
+        if let existing = try Repository.openOrCreateMirror(path: mirror.path).reference(
+            Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber))
+        {
             return existing.description
         }
         guard let diff = try await client.searchDiffs(ids: [target.revisionNumber]).first(where: { $0.id == target.revisionNumber })
         else {
             throw PhorgePlatformError("Phorge has no diff \(target.revisionNumber)")
         }
-        return try await materialize(revision: target.reviewNumber, title: nil, diff: diff, mirror: mirror, logger: logger)
+        try await refreshMirror(mirror, logger: logger)
+        return try await materialize(
+            revision: target.reviewNumber, title: nil, diff: diff, mirror: mirror, branch: snapshot.branch, logger: logger
+        ).commit
     }
+
+    public func isPermanent(_ error: any Error) -> Bool { (error as? PhorgePlatformError)?.isRefusal == true }
 
     // MARK: - Reporting
 
@@ -429,31 +535,85 @@ public final class PhorgePlatform: ReviewPlatform {
             description: f.message + (f.endLine.map { end in end > (f.line ?? end) ? " (lines \(f.line ?? 1)-\(end))" : "" } ?? ""))
     }
 
-    /// Sends Harbormaster results to the diff's autotargets (created first), skipping targets that already hold
-    /// results (a retry after a crash, or a second workflow on the same diff); returns the findings to list in the
-    /// comment: those on files the diff does not touch, or all of them when the lint target was not sent to.
-    func sendResults(
-        findings: [ReviewFinding], workflow: String, succeeded: Bool, unit: [HarbormasterUnitResult], on target: ReviewTarget,
-        logger: Logger
-    ) async throws -> [ReviewFinding] {
-        let targets = try await client.queryAutotargets(diffPHID: target.revisionID, targetKeys: [Self.lintTargetKey, Self.unitTargetKey])
-        let done = Set(try await client.searchBuildTargets(phids: Array(targets.values).sorted()).filter(\.isComplete).map(\.phid))
-        let files = Set(try await client.searchChangesets(diffPHIDs: [target.revisionID]).map(\.path))
-        let lint = findings.map { Self.lint($0, workflow: workflow) }
-        let lintFails = !succeeded || findings.contains { $0.severity.lowercased() == "error" }
-        if let lintTarget = targets[Self.lintTargetKey], !done.contains(lintTarget) {
-            try await client.sendMessage(buildTargetPHID: lintTarget, type: lintFails ? .fail : .pass, lint: lint)
+    /// The PHID of the configured build plan (`build-plan`: PHID, ID or name), cached; nil without one.
+    func buildPlanPHID() async throws -> String? {
+        guard let plan = configuration.buildPlan else { return nil }
+        if let known = planPHID.withLock({ $0 }) { return known }
+        let plans: [HarbormasterBuildPlan]
+        if plan.hasPrefix("PHID-") {
+            plans = try await client.searchBuildPlans(phids: [plan])
+        } else if let id = Int(plan) {
+            plans = try await client.searchBuildPlans(ids: [id])
         } else {
-            logger.debug("the lint target already holds results; findings go into the comment")
-            if let unitTarget = targets[Self.unitTargetKey], !done.contains(unitTarget) {
-                try await client.sendMessage(buildTargetPHID: unitTarget, type: succeeded ? .pass : .fail, unit: unit)
+            plans = try await client.searchBuildPlans().filter { $0.fields.name == plan }
+        }
+        guard let found = plans.first else {
+            throw PhorgePlatformError("Phorge has no build plan \(plan) (build-plan of server \(server))")
+        }
+        planPHID.withLock { $0 = found.phid }
+        return found.phid
+    }
+
+    /// The bot's own build target for a diff: the target of the newest build the configured plan started for it
+    /// (found through its buildable), the one waiting for a message when there is one.
+    /// - Throws: a (transient) error while the plan's build has no target yet: the report is tried again later.
+    func ownBuildTarget(diffPHID: String, logger: Logger) async throws -> HarbormasterBuildTarget? {
+        guard let plan = try await buildPlanPHID() else { return nil }
+        let buildables = try await client.searchBuildables(objectPHIDs: [diffPHID]).filter { $0.fields.objectPHID == diffPHID }
+        let builds = try await client.searchBuilds(buildablePHIDs: buildables.map(\.phid), planPHIDs: [plan])
+            .filter { $0.fields.buildPlanPHID == plan }
+        guard let build = builds.max(by: { $0.id < $1.id }) else { return nil }
+        let targets = try await client.searchBuildTargets(buildPHIDs: [build.phid]).sorted { $0.id < $1.id }
+        if let waiting = targets.last(where: \.isWaiting) { return waiting }
+        if targets.isEmpty, ["building", "pending", "inactive"].contains(build.fields.buildStatus?.value ?? "building") {
+            throw PhorgePlatformError("build \(build.phid) of the build plan has no target yet")
+        }
+        return targets.last
+    }
+
+    /// What happened to the results of one execution: sent to the bot's build target, or to be listed in the comment.
+    enum Delivery: Equatable {
+        /// Sent (now or before a crash) to this build target.
+        case sent(String)
+        /// Not sent: no plan, no build for the diff, or the target holds another execution's (or system's) results.
+        case notSent(String?)
+    }
+
+    /// Sends lint messages, unit results and pass/fail to the bot's own build target, once per execution and target:
+    /// the markers hold `<execution> sending` before the message and `<execution> sent` after it. A send interrupted
+    /// in between (a crash, an error) is resolved by the target's status: no longer waiting, the message landed;
+    /// still waiting, it is sent again.
+    func sendResults(_ report: OutcomeReport, on target: ReviewTarget, logger: Logger) async throws -> Delivery {
+        guard let buildTarget = try await ownBuildTarget(diffPHID: target.revisionID, logger: logger) else {
+            return .notSent(configuration.buildPlan.map {
+                "No build of plan \($0) was found for diff \(target.revisionNumber) (is the Herald rule that runs it set up?)."
+            })
+        }
+        let key = "phorge-target|\(server)|\(buildTarget.phid)"
+        switch try await markers.marker(key) {
+        case "\(report.executionID) sent"?:
+            return .sent(buildTarget.phid)
+        case "\(report.executionID) sending"? where !buildTarget.isWaiting:
+            try await markers.setMarker(key, "\(report.executionID) sent")
+            return .sent(buildTarget.phid)
+        case "\(report.executionID) sending"?:
+            logger.info("sending the results again: the build target still waits for them")
+        case .some(let other):
+            logger.debug("the build target already holds results", metadata: ["marker": "\(other)"])
+            return .notSent(nil)
+        case nil:
+            guard buildTarget.isWaiting else {
+                logger.debug("the build target is not waiting for results", metadata: ["status": "\(buildTarget.fields.status.value)"])
+                return .notSent(nil)
             }
-            return findings
         }
-        if let unitTarget = targets[Self.unitTargetKey], !done.contains(unitTarget) {
-            try await client.sendMessage(buildTargetPHID: unitTarget, type: succeeded ? .pass : .fail, unit: unit)
-        }
-        return findings.filter { !files.contains($0.path) }
+        try await markers.setMarker(key, "\(report.executionID) sending")
+        let failing = !report.succeeded || report.findings.contains { $0.severity.lowercased() == "error" }
+        try await client.sendMessage(
+            buildTargetPHID: buildTarget.phid, type: failing ? .fail : .pass, unit: Self.units(report),
+            lint: report.findings.map { Self.lint($0, workflow: report.workflow) })
+        try await markers.setMarker(key, "\(report.executionID) sent")
+        return .sent(buildTarget.phid)
     }
 
     static func list(_ findings: [ReviewFinding]) -> String {
@@ -483,19 +643,39 @@ public final class PhorgePlatform: ReviewPlatform {
     }
 
     public func report(_ report: OutcomeReport, on target: ReviewTarget, logger: Logger) async throws {
-        let elsewhere = try await sendResults(
-            findings: report.findings, workflow: report.workflow, succeeded: report.succeeded, unit: Self.units(report),
-            on: target, logger: logger)
         var message = report.message
-        if elsewhere.count < report.findings.count {
-            message += "\nFindings are shown inline as lint results of diff \(target.revisionNumber)."
+        if let note = try await rawDiffNote(target) { message += "\n" + note }
+        let delivery = try await sendResults(report, on: target, logger: logger)
+        var elsewhere = report.findings
+        switch delivery {
+        case .sent:
+            let files = Set(try await client.searchChangesets(diffPHIDs: [target.revisionID]).map(\.path))
+            elsewhere = report.findings.filter { !files.contains($0.path) }
+            if elsewhere.count < report.findings.count {
+                message += "\nFindings are shown inline, as lint messages of the stepgate build of diff \(target.revisionNumber)."
+            }
+        case .notSent(let why):
+            if let why { message += "\n" + why }
         }
         if !elsewhere.isEmpty { message += "\n\nFindings not shown inline:\n" + Self.list(elsewhere) }
         try await client.comment(revision: target.reviewID, message)
     }
 
+    /// For a diff that named no base commit: what it was applied onto (the commit under the local ref's parent).
+    func rawDiffNote(_ target: ReviewTarget) async throws -> String? {
+        guard let diff = try await client.searchDiffs(ids: [target.revisionNumber]).first(where: { $0.id == target.revisionNumber }),
+            diff.baseCommit == nil, let mirror = mirrors[target.project]
+        else { return nil }
+        let branch = Self.targetBranch(mirror: mirror, repository: try await repository(target.project))
+        let local = try Repository.openOrCreateMirror(path: mirror.path)
+        let onto = try local.reference(Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber))
+            .flatMap { try local.commit($0).parents.first }
+        return "Diff \(target.revisionNumber) names no base commit: it was applied onto the tip of \(branch)"
+            + (onto.map { " (\(Self.short($0.description)))" } ?? "") + "."
+    }
+
     public func postFindings(_ findings: [ReviewFinding], message: String, on target: ReviewTarget, logger: Logger) async throws {
-        // The diff's lint target is kept for the workflows' results: validation problems are listed in the comment.
+        // The build target is kept for the workflows' results: validation problems are listed in the comment.
         try await client.comment(revision: target.reviewID, message + "\n\n" + Self.list(findings))
     }
 

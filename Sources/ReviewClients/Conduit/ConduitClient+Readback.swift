@@ -58,13 +58,19 @@ public struct HarbormasterBuildTarget: Decodable, Hashable, Sendable {
     }
     public struct Fields: Decodable, Hashable, Sendable {
         public var name: String?
+        public var buildPHID: String?
+        public var buildStepPHID: String?
         public var status: Status
     }
     public var id: Int
     public var phid: String
     public var fields: Fields
 
-    /// Whether results were already sent (passed, failed or aborted).
+    /// Whether the target waits for a `pass`/`fail` message (a "Make HTTP Request" step with "Wait for Message").
+    public var isWaiting: Bool { fields.status.value == "target/waiting" }
+
+    /// Whether the target is finished (passed, failed or aborted). Phorge applies a `harbormaster.sendmessage`
+    /// result in its daemons, so a target may still be waiting for a moment after results were sent.
     public var isComplete: Bool {
         ["target/passed", "target/failed", "target/aborted"].contains(fields.status.value)
     }

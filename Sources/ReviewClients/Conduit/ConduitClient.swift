@@ -153,6 +153,23 @@ public struct ConduitClient: Sendable {
             as: ConduitEditResult.self, idempotent: false)
     }
 
+    /// `differential.revision.edit` without an object: creates a revision (an `update` transaction naming its first
+    /// diff and a `testPlan` are required).
+    public func createRevision(transactions: [ConduitTransaction]) async throws -> ConduitEditResult {
+        try await callRequired(
+            "differential.revision.edit", params: CreateParams(transactions: transactions), as: ConduitEditResult.self,
+            idempotent: false)
+    }
+
+    /// `differential.createrawdiff`: a diff from a unified patch, as the web UI's "Create Diff" makes it (no base
+    /// commit, no refs). Returns the diff's ID and PHID.
+    public func createRawDiff(_ diff: String, repositoryPHID: String?) async throws -> (id: Int, phid: String) {
+        let created = try await callRequired(
+            "differential.createrawdiff", params: RawDiffCreateParams(diff: diff, repositoryPHID: repositoryPHID),
+            as: CreatedDiff.self, idempotent: false)
+        return (created.id, created.phid)
+    }
+
     /// Posts a top-level comment on a revision (`D12` or its PHID).
     @discardableResult
     public func comment(revision objectIdentifier: String, _ text: String) async throws -> ConduitEditResult {
@@ -183,13 +200,15 @@ public struct ConduitClient: Sendable {
             as: IgnoredResult.self, idempotent: false)
     }
 
-    /// `diffusion.repository.search` by PHIDs and/or callsigns.
+    /// `diffusion.repository.search` by PHIDs, callsigns, short names or IDs, optionally with the `uris` attachment.
     public func searchRepositories(
-        phids: [String]? = nil, callsigns: [String]? = nil
+        phids: [String]? = nil, callsigns: [String]? = nil, shortNames: [String]? = nil, ids: [Int]? = nil,
+        attachURIs: Bool = false
     ) async throws -> [DiffusionRepository] {
         try await search(
-            "diffusion.repository.search", constraints: RepositoryConstraints(phids: phids, callsigns: callsigns),
-            as: DiffusionRepository.self)
+            "diffusion.repository.search",
+            constraints: RepositoryConstraints(phids: phids, callsigns: callsigns, shortNames: shortNames, ids: ids),
+            attachments: attachURIs ? ["uris": true] : [:], as: DiffusionRepository.self)
     }
 
     // MARK: - Wire format
@@ -253,11 +272,22 @@ public struct ConduitClient: Sendable {
     struct RepositoryConstraints: Encodable, Sendable {
         var phids: [String]?
         var callsigns: [String]?
+        var shortNames: [String]?
+        var ids: [Int]?
     }
     struct RawDiffParams: Encodable, Sendable { var diffID: Int }
     struct EditParams: Encodable, Sendable {
         var objectIdentifier: String
         var transactions: [ConduitTransaction]
+    }
+    struct CreateParams: Encodable, Sendable { var transactions: [ConduitTransaction] }
+    struct RawDiffCreateParams: Encodable, Sendable {
+        var diff: String
+        var repositoryPHID: String?
+    }
+    struct CreatedDiff: Decodable, Sendable {
+        var id: Int
+        var phid: String
     }
     struct AutotargetParams: Encodable, Sendable {
         var objectPHID: String

@@ -30,6 +30,27 @@ public struct ConduitCursor: Decodable, Sendable, Hashable {
     }
 }
 
+/// A `*.search` result row: `{"id", "type", "phid", "fields", "attachments"}`. PHP encodes an empty attachment map
+/// as `[]`: attachments that cannot be read count as not attached.
+struct ConduitObject<Fields: Decodable, Attachments: Decodable>: Decodable {
+    var id: Int
+    var type: String?
+    var phid: String
+    var fields: Fields
+    var attachments: Attachments?
+
+    enum CodingKeys: String, CodingKey { case id, type, phid, fields, attachments }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(Int.self, forKey: .id)
+        type = try c.decodeIfPresent(String.self, forKey: .type)
+        phid = try c.decode(String.self, forKey: .phid)
+        fields = try c.decode(Fields.self, forKey: .fields)
+        attachments = (try? c.decodeIfPresent(Attachments.self, forKey: .attachments)) ?? nil
+    }
+}
+
 /// A revision's status object: `{"value":"accepted","name":"Accepted","closed":false,"color.ansi":"green"}`.
 public struct RevisionStatus: Codable, Hashable, Sendable {
     /// `needs-review`, `needs-revision`, `changes-planned`, `accepted`, `published`, `abandoned`, `draft`.
@@ -82,18 +103,13 @@ public struct DifferentialRevision: Decodable, Hashable, Sendable {
     /// `D123`.
     public var monogram: String { "D\(id)" }
 
-    enum CodingKeys: String, CodingKey { case id, type, phid, fields, attachments }
     struct Attachments: Decodable { var reviewers: ReviewersAttachment? }
     struct ReviewersAttachment: Decodable { var reviewers: [RevisionReviewer] }
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(Int.self, forKey: .id)
-        type = try c.decodeIfPresent(String.self, forKey: .type)
-        phid = try c.decode(String.self, forKey: .phid)
-        fields = try c.decode(Fields.self, forKey: .fields)
-        // PHP encodes an empty attachment map as `[]`; treat anything unreadable as "not attached".
-        reviewers = (try? c.decodeIfPresent(Attachments.self, forKey: .attachments))??.reviewers?.reviewers
+        let object = try ConduitObject<Fields, Attachments>(from: decoder)
+        (id, type, phid, fields) = (object.id, object.type, object.phid, object.fields)
+        reviewers = object.attachments?.reviewers?.reviewers
     }
 }
 
@@ -160,15 +176,83 @@ public struct DiffusionRepository: Decodable, Hashable, Sendable {
         public var callsign: String?
         public var shortName: String?
         public var status: String?
+        public var isHosted: Bool?
+        /// The branch Diffusion treats as the repository's default (`master` for Git unless an administrator set
+        /// another one).
+        public var defaultBranch: String?
     }
 
     public var id: Int
     public var type: String?
     public var phid: String
     public var fields: Fields
+    /// With `attachments: {uris: true}` only: the repository's URIs (builtin ones appear only when Phorge can serve
+    /// them, e.g. HTTP with `diffusion.allow-http-auth`).
+    public var uris: [DiffusionURI]?
 
     /// `rDEMO` with a callsign, else `R12`.
     public var monogram: String { fields.callsign.map { "r\($0)" } ?? "R\(id)" }
+
+    struct Attachments: Decodable { var uris: URIsAttachment? }
+    struct URIsAttachment: Decodable { var uris: [DiffusionURI] }
+
+    public init(from decoder: any Decoder) throws {
+        let object = try ConduitObject<Fields, Attachments>(from: decoder)
+        (id, type, phid, fields) = (object.id, object.type, object.phid, object.fields)
+        uris = object.attachments?.uris?.uris
+    }
+
+    /// The URIs a clone may use: enabled, read or read/write (Diffusion's "clone URIs"), HTTP(S) first, those
+    /// Diffusion displays first.
+    public var cloneURIs: [String] {
+        let usable = (uris ?? []).filter { uri in
+            uri.disabled != true && ["read", "readwrite"].contains(uri.io?.effective ?? "")
+        }
+        func rank(_ uri: DiffusionURI) -> Int {
+            let url = uri.effectiveURI
+            let http = url.hasPrefix("https://") || url.hasPrefix("http://")
+            return (http ? 0 : 2) + (uri.display?.effective == "always" ? 0 : 1)
+        }
+        return usable.sorted { (rank($0), $0.effectiveURI) < (rank($1), $1.effectiveURI) }.map(\.effectiveURI)
+            .filter { !$0.isEmpty }
+    }
+}
+
+/// A repository URI from the `uris` attachment of `diffusion.repository.search` (its `id` is a string there).
+public struct DiffusionURI: Decodable, Hashable, Sendable {
+    public struct URI: Decodable, Hashable, Sendable {
+        public var raw: String?
+        public var display: String?
+        public var effective: String?
+    }
+    public struct Setting: Decodable, Hashable, Sendable {
+        public var raw: String?
+        public var effective: String?
+    }
+    public struct Builtin: Decodable, Hashable, Sendable {
+        public var protocol_: String?
+        public var identifier: String?
+        enum CodingKeys: String, CodingKey {
+            case protocol_ = "protocol"
+            case identifier
+        }
+    }
+    public struct Fields: Decodable, Hashable, Sendable {
+        public var uri: URI
+        /// `read`, `readwrite`, `observe`, `mirror`, `none`.
+        public var io: Setting?
+        /// `always`, `never`.
+        public var display: Setting?
+        public var disabled: Bool?
+        public var builtin: Builtin?
+    }
+    public var phid: String?
+    public var fields: Fields
+
+    public var io: Setting? { fields.io }
+    public var display: Setting? { fields.display }
+    public var disabled: Bool? { fields.disabled }
+    public var effectiveURI: String { fields.uri.effective ?? fields.uri.display ?? "" }
 }
 
 /// `user.whoami`.

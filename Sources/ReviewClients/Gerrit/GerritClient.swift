@@ -17,8 +17,9 @@ public struct GerritCredentials: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "GerritCredentials(username: \(username), passwordFile: \(passwordFile))" }
 }
 
-/// Reads a secret file once: the content without its trailing newline(s). Missing or empty → `.configuration`.
-func readSecretFile(_ path: String, what: String, server: String) throws -> String {
+/// Reads a secret file once: the content without its trailing newline(s). Missing or empty → `.configuration` (the
+/// message names the file, never its content).
+public func readSecretFile(_ path: String, what: String, server: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ReviewClientError.configuration.with(
             server: server, detail: "cannot read the \(what) file \(path) (missing or unreadable)")
