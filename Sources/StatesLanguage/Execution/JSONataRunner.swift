@@ -181,7 +181,9 @@ extension ExecutionRun {
             let arguments = try spec.arguments?.evaluate(in: scope, field: "Arguments", state: state.name) ?? raw
             return try await runBranches(state, branches, input: arguments, variables: variables, frame: frame)
         case .map(let map):
-            let itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? raw
+            // Without Items, a Map iterates over its Arguments (when it has them) or its input.
+            let arguments = try spec.arguments?.evaluate(in: scope, field: "Arguments", state: state.name) ?? raw
+            let itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? arguments
             guard case .array(let items) = itemsValue else {
                 throw ExecutionError.queryEvaluationError(
                     "An error occurred while executing the state '\(state.name)'. The Items field must evaluate to a JSON array, but was \(itemsValue.typeName): \(itemsValue.serialized)")

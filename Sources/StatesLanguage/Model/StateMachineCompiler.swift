@@ -427,6 +427,7 @@ private struct StateCompiler {
             let processor = try StateMachineCompiler.compileMachine(
                 p, path: path + [.key(processorField)], jsonataByDefault: jsonataByDefault)
             spec.items = try jsonataTemplate("Items")
+            spec.arguments = try jsonataTemplate("Arguments")
             spec.itemSelector = try jsonataTemplate("ItemSelector")
             spec.maxConcurrency = try jsonataTemplate("MaxConcurrency")
             spec.toleratedFailureCount = try jsonataTemplate("ToleratedFailureCount")
