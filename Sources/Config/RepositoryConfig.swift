@@ -49,10 +49,18 @@ public struct WorkflowConfig: Sendable, Equatable {
     public var report: ReportConfig?
     /// How long an execution may run; for pre-receive gates the push's time budget (default 5 s).
     public var timeout: Duration?
+    /// Values for the deploy-time placeholders (`${KEY}`) the definition keeps, applied before it
+    /// is validated or run.
+    public var substitutions: DefinitionSubstitutions
+    /// Where the AWS resources the definition names run when it runs locally.
+    public var resources: ResourceMap
+    /// S3 buckets of ItemReader and ResultWriter, each a directory relative to the repository root.
+    public var buckets: [String: String]
 
     public init(
         name: String, definition: String, triggers: Triggers = Triggers(), input: JSONObject? = nil,
-        report: ReportConfig? = nil, timeout: Duration? = nil
+        report: ReportConfig? = nil, timeout: Duration? = nil, substitutions: DefinitionSubstitutions = DefinitionSubstitutions(),
+        resources: ResourceMap = ResourceMap(), buckets: [String: String] = [:]
     ) {
         self.name = name
         self.definition = definition
@@ -60,6 +68,9 @@ public struct WorkflowConfig: Sendable, Equatable {
         self.input = input
         self.report = report
         self.timeout = timeout
+        self.substitutions = substitutions
+        self.resources = resources
+        self.buckets = buckets
     }
 
     /// The definition's path from the repository root (`.stepgate/workflows/deploy.asl.json`).

@@ -133,10 +133,13 @@ public struct DefinitionSubstitutions: Sendable, Equatable {
         return nil
     }
 
+    /// Whether `key` can be written as a placeholder, `${key}`.
+    public static func isKey(_ key: String) -> Bool { isKey(key[...]) }
+
     private static func isKey(_ key: Substring) -> Bool {
         guard let first = key.unicodeScalars.first, first != "!" else { return false }
         return !key.unicodeScalars.contains {
-            $0.properties.isWhitespace || $0 == "$" || $0 == "{" || $0 == "\"" || $0 == "'" || $0.value < 0x20
+            $0.properties.isWhitespace || $0 == "$" || $0 == "{" || $0 == "}" || $0 == "\"" || $0 == "'" || $0.value < 0x20
         }
     }
 }
