@@ -16,6 +16,13 @@ public struct RepositoryConfig: Sendable, Equatable {
         workflows.first { $0.name == name }
     }
 
+    /// The first workflow whose definition is `path` from the repository root
+    /// (`.stepgate/workflows/deploy.asl.json`): the one whose substitutions, resources and buckets
+    /// apply to that file.
+    public func workflow(definedAt path: String) -> WorkflowConfig? {
+        workflows.first { $0.definitionPath == path }
+    }
+
     /// Workflows a Gerrit patch set with these label values on this branch starts, in file order.
     public func workflows(forGerritLabels labels: [String: Int], branch: String) -> [WorkflowConfig] {
         workflows.filter { $0.matchesGerrit(labels: labels, branch: branch) }

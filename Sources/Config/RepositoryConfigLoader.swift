@@ -48,6 +48,22 @@ public enum RepositoryConfigLoader {
         return (failed ? nil : config, diagnostics)
     }
 
+    /// A file of placeholder values, written as a workflow's `substitutions` (`KEY: value`).
+    public static func loadSubstitutions(document: SourceDocument) -> (substitutions: DefinitionSubstitutions?, diagnostics: [Diagnostic]) {
+        var checker = Checker()
+        let substitutions = checker.substitutions(document.value, at: [])
+        let diagnostics = checker.diagnostics.map { $0.located(in: document.sourceMap) }
+        return (diagnostics.isEmpty ? substitutions : nil, diagnostics)
+    }
+
+    /// A file of resource mappings, written as a workflow's `resources`.
+    public static func loadResources(document: SourceDocument) -> (resources: ResourceMap?, diagnostics: [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        let map = ResourceMap.parse(document.value, at: [], into: &diagnostics)
+        let located = diagnostics.map { $0.located(in: document.sourceMap) }
+        return (located.isEmpty ? map : nil, located)
+    }
+
     // MARK: - Rules shared with the JSON Schema
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]*$`

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Foundation
 import Git
 import Runtime
@@ -50,6 +51,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Run Wait states, retry intervals and timeouts on a virtual clock that never sleeps.")
     var virtualTime = false
 
+    @OptionGroup(title: "Deploy-time placeholders")
+    var placeholders: SubstitutionOptions
+
     func validate() throws {
         if input != nil && inputFile != nil {
             throw ValidationError("give the input with --input or --input-file, not both")
@@ -63,8 +67,13 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let workflowOfFile = WorkflowOfFile.find(definition: definition)
+        let substitutions: DefinitionSubstitutions
+        do {
+            substitutions = (workflowOfFile?.workflow.substitutions ?? DefinitionSubstitutions()).overridden(by: try placeholders.given())
+        } catch { Terminal.fail(error) }
         let machine: StateMachine
-        switch Terminal.loadDefinition(definition) {
+        switch Terminal.loadDefinition(definition, substitutions: substitutions) {
         case .success(let m): machine = m
         case .failure(let list):
             for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }

@@ -8,6 +8,13 @@ public enum DefinitionValidator {
         return orderedByLocation(located)
     }
 
+    /// Every problem in a definition once its deploy-time placeholders are substituted; a Resource
+    /// that still holds a placeholder without a value is one diagnostic naming the key. The
+    /// diagnostics point into the text as written.
+    public static func validate(_ document: SourceDocument, substitutions: DefinitionSubstitutions) -> [Diagnostic] {
+        validate(substitutions.apply(to: document))
+    }
+
     /// Every problem in a state machine definition, without source locations, in the order found.
     public static func validate(_ definition: JSON) -> [Diagnostic] {
         var v = ValidationWalker()
