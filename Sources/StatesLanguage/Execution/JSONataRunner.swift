@@ -9,7 +9,7 @@ extension ExecutionRun {
     {
         var states = JSONObject()
         states["input"] = input
-        states["context"] = context(state: state.name, enteredAt: enteredAt, frame: frame, retryCount: retryCount)
+        states["context"] = context(state: state, enteredAt: enteredAt, frame: frame, retryCount: retryCount)
         return JSONataScope(states: states, variables: variables, random: env.random, now: env.clock.now())
     }
 
@@ -182,8 +182,14 @@ extension ExecutionRun {
             return try await runBranches(state, branches, input: arguments, variables: variables, frame: frame)
         case .map(let map):
             // Without Items, a Map iterates over its Arguments (when it has them) or its input.
+            let fields = FieldScope.jsonata(scope)
             let arguments = try spec.arguments?.evaluate(in: scope, field: "Arguments", state: state.name) ?? raw
-            let itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? arguments
+            let itemsValue: JSON
+            if let reader = map.itemReader {
+                itemsValue = .array(try await readItems(reader, fields, state: state))
+            } else {
+                itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? arguments
+            }
             guard case .array(let items) = itemsValue else {
                 throw ExecutionError.queryEvaluationError(
                     "An error occurred while executing the state '\(state.name)'. The Items field must evaluate to a JSON array, but was \(itemsValue.typeName): \(itemsValue.serialized)")
@@ -214,9 +220,8 @@ extension ExecutionRun {
                 }
             }
             return try await runMapIterations(
-                state, map.processor, processorWaits: map.processorWaits, items: items, inputs: inputs,
-                toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage, limit: limit, variables: variables,
-                frame: frame)
+                state, map, items: items, inputs: inputs, toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage,
+                limit: limit, variables: variables, frame: frame, fields: fields)
         default:
             return raw
         }

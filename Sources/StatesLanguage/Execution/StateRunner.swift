@@ -32,7 +32,7 @@ extension ExecutionRun {
         let enteredAt = env.clock.now()
         emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
         var scope = EvaluationScope(input: raw, context: .null, variables: variables, random: env.random)
-        if state.readsContext { scope.context = context(state: state.name, enteredAt: enteredAt, frame: frame, retryCount: 0) }
+        if state.readsContext { scope.context = context(state: state, enteredAt: enteredAt, frame: frame, retryCount: 0) }
         return scope
     }
 
@@ -159,7 +159,8 @@ extension ExecutionRun {
         for (k, v) in values.pairs { variables[k] = v }
     }
 
-    func context(state: String, enteredAt: Date, frame: Frame, retryCount: Int) -> JSON {
+    func context(state task: State, enteredAt: Date, frame: Frame, retryCount: Int) -> JSON {
+        let state = task.name
         var execution = JSONObject()
         execution["Id"] = .string(interpreter.identity.executionID)
         execution["Input"] = executionInput
@@ -180,6 +181,11 @@ extension ExecutionRun {
         ctx["StateMachine"] = .object(machineObject)
         if let item = frame.mapItem {
             ctx["Map"] = ["Item": .object(JSONObject([("Index", .int(item.index)), ("Value", item.value)]))]
+        }
+        // A callback task hands its token to whoever answers for it (SendTaskSuccess on AWS).
+        if case .task(let spec) = task.kind, spec.resource.hasSuffix(".waitForTaskToken") {
+            let token = "\(interpreter.identity.executionID)\(frame.path)/\(state)#\(retryCount)"
+            ctx["Task"] = ["Token": .string(token)]
         }
         return .object(ctx)
     }
