@@ -34,6 +34,24 @@ struct SubstitutionOptions: ParsableArguments {
     }
 }
 
+extension SubstitutionOptions {
+    /// The definition a command runs, its placeholders substituted with its workflow's values and
+    /// then these; also the workflow. Problems print as located lines and exit with status 2.
+    func loadMachine(_ definition: String) throws -> (StateMachine, WorkflowOfFile?) {
+        let workflowOfFile = WorkflowOfFile.find(definition: definition)
+        let substitutions: DefinitionSubstitutions
+        do {
+            substitutions = (workflowOfFile?.workflow.substitutions ?? DefinitionSubstitutions()).overridden(by: try given())
+        } catch { Terminal.fail(error) }
+        switch Terminal.loadDefinition(definition, substitutions: substitutions) {
+        case .success(let machine): return (machine, workflowOfFile)
+        case .failure(let list):
+            for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }
+            throw ExitCode(2)
+        }
+    }
+}
+
 /// The workflow of the repository's `.stepgate/stepgate.yaml` that names a definition file, found
 /// by walking up from the file; what it says about substitutions, resources and buckets applies
 /// to the file.
@@ -79,21 +97,8 @@ extension Terminal {
 
     /// A definition file as it will run: parsed, its placeholders substituted (CloudFormation's
     /// pseudo parameters get local values unless given), validated and compiled. A placeholder
-    /// left in a string other than a Resource is a warning on stderr: its text is used as written.
+    /// left in a string other than a Resource stays as written, as AWS would take it.
     static func loadDefinition(_ path: String, substitutions: DefinitionSubstitutions) -> Result<StateMachine, DiagnosticList> {
-        loadDocument(path).flatMap { document in
-            let values = substitutions.withPseudoParameters
-            let substituted = values.apply(to: document)
-            let result = StateMachineCompiler.load(substituted)
-            if case .success = result {
-                for p in DefinitionSubstitutions.placeholders(in: substituted.value) {
-                    let d = Diagnostic(
-                        .warning, "the placeholder ${\(p.key)} has no value; its text is used as written", at: p.path
-                    ).located(in: document.sourceMap)
-                    printError(d.formatted(file: path))
-                }
-            }
-            return result
-        }
+        loadDocument(path).flatMap { StateMachineCompiler.load(substitutions.withPseudoParameters.apply(to: $0)) }
     }
 }

@@ -15,7 +15,10 @@ struct RunCommand: AsyncParsableCommand {
             {"status":"SUCCEEDED","output":...} or {"status":"FAILED","error":"...","cause":"..."}. \
             Roles (Task Credentials) come only from the --policy file; without one, no role is \
             granted and a workflow whose tasks name a role fails before any task runs. Command \
-            tasks run in the current directory, or in a fresh checkout of --rev from --repo.
+            tasks run in the current directory, or in a fresh checkout of --rev from --repo. AWS \
+            resources run as the workflow's resources in .stepgate/stepgate.yaml, --resources and \
+            --mock say; an AWS resource nothing maps fails the execution, naming it. ItemReader and \
+            ResultWriter buckets are the directories the workflow's buckets and --bucket name.
             """)
 
     @Option(help: "The definition file (*.asl.json or *.asl.yaml).")
@@ -54,6 +57,9 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup(title: "Deploy-time placeholders")
     var placeholders: SubstitutionOptions
 
+    @OptionGroup(title: "AWS resources and buckets run locally")
+    var local: LocalRunOptions
+
     func validate() throws {
         if input != nil && inputFile != nil {
             throw ValidationError("give the input with --input or --input-file, not both")
@@ -64,21 +70,11 @@ struct RunCommand: AsyncParsableCommand {
         if identityKeys != nil && (identityIssuer == nil || identityAudience == nil) {
             throw ValidationError("--identity-keys needs --identity-issuer and --identity-audience")
         }
+        try local.validateOptions()
     }
 
     func run() async throws {
-        let workflowOfFile = WorkflowOfFile.find(definition: definition)
-        let substitutions: DefinitionSubstitutions
-        do {
-            substitutions = (workflowOfFile?.workflow.substitutions ?? DefinitionSubstitutions()).overridden(by: try placeholders.given())
-        } catch { Terminal.fail(error) }
-        let machine: StateMachine
-        switch Terminal.loadDefinition(definition, substitutions: substitutions) {
-        case .success(let m): machine = m
-        case .failure(let list):
-            for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }
-            throw ExitCode(2)
-        }
+        let (machine, workflowOfFile) = try placeholders.loadMachine(definition)
         var rolePolicy = RolePolicy.empty
         if let policy {
             do { rolePolicy = try RolePolicy.load(path: policy) } catch {
@@ -139,13 +135,17 @@ struct RunCommand: AsyncParsableCommand {
         }
         var configuration = StepgateTaskExecutor.Configuration(workspace: workspace, grants: grants, context: context, identity: identity)
         configuration.killGrace = 2
-        let tasks = StepgateTaskExecutor(configuration: configuration).redacting()
+        let local: (tasks: any TaskExecutor, objects: LocalObjectStore)
+        do {
+            local = try self.local.environment(
+                definition: definition, workflow: workflowOfFile, inner: StepgateTaskExecutor(configuration: configuration).redacting())
+        } catch { Terminal.fail(error) }
 
         let identityOfExecution = ExecutionIdentity(
             executionID: "stepgate:local:execution:\(id)", name: id,
             stateMachineName: URL(fileURLWithPath: definition).lastPathComponent)
         let environment = ExecutionEnvironment(
-            clock: virtualTime ? VirtualClock(start: Date()) : SystemClock(), tasks: tasks)
+            clock: virtualTime ? VirtualClock(start: Date()) : SystemClock(), tasks: local.tasks, objects: local.objects)
         let result = await Interpreter(machine: machine, identity: identityOfExecution, environment: environment).run(input: inputValue)
         switch format {
         case .json:

@@ -143,13 +143,6 @@ import Testing
         #expect(DefinitionSubstitutions(["AWS::Partition": "aws-cn"]).withPseudoParameters.apply(to: "${AWS::Partition}") == "aws-cn")
     }
 
-    @Test func placeholdersAreFoundWithTheirMembers() {
-        let value: JSON = ["a": ["b": "${X}/${Y}"], "c": ["${Z}"]]
-        let found = DefinitionSubstitutions.placeholders(in: value)
-        #expect(found.map(\.key) == ["X", "Y", "Z"])
-        #expect(found.last?.path == [.key("c"), .index(0)])
-    }
-
     // MARK: Duplicate keys
 
     @Test func aKeyWrittenTwiceInOneObjectIsRefused() {

@@ -34,12 +34,6 @@ public struct DefinitionSubstitutions: Sendable, Equatable {
         DefinitionSubstitutions(values.merging(other.values) { _, new in new })
     }
 
-    /// A placeholder left in a document: its key and the member whose string holds it.
-    public struct Placeholder: Sendable, Hashable {
-        public var key: String
-        public var path: [PathComponent]
-    }
-
     // MARK: Applying
 
     /// `text` with every placeholder that has a value replaced.
@@ -89,35 +83,6 @@ public struct DefinitionSubstitutions: Sendable, Equatable {
             rest = rest[range.upperBound...]
         }
         return keys
-    }
-
-    /// Every placeholder left in `value`, in document order.
-    public static func placeholders(in value: JSON) -> [Placeholder] {
-        var found: [Placeholder] = []
-        var path: [PathComponent] = []
-        collect(value, &path, &found, depth: 0)
-        return found
-    }
-
-    private static func collect(_ value: JSON, _ path: inout [PathComponent], _ found: inout [Placeholder], depth: Int) {
-        guard depth < 512 else { return }
-        switch value {
-        case .string(let s):
-            for key in keys(in: s) { found.append(Placeholder(key: key, path: path)) }
-        case .array(let items):
-            for (i, item) in items.enumerated() {
-                path.append(.index(i))
-                collect(item, &path, &found, depth: depth + 1)
-                path.removeLast()
-            }
-        case .object(let o):
-            for (k, v) in o.pairs {
-                path.append(.key(k))
-                collect(v, &path, &found, depth: depth + 1)
-                path.removeLast()
-            }
-        default: break
-        }
     }
 
     /// The first `${KEY}` in `text`: its range and key.
