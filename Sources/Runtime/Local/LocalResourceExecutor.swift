@@ -29,14 +29,14 @@ public final class LocalResourceExecutor: TaskExecutor, @unchecked Sendable {
 
     public func execute(_ request: TaskRequest) async throws -> JSON {
         if let mock = mocks[request.stateName] {
-            return try answer(mock, request, source: "the test case's mocked response")
+            return try answer(mock, request, source: "The test case's mocked response")
         }
         if let target = resources.target(for: request.resource) {
             return try await run(target, request)
         }
         if request.resource.hasPrefix("stepgate:") { return try await inner.execute(request) }
         throw ExecutionError.runtime(
-            "state \"\(request.stateName)\": the resource \"\(request.resource)\" does not run locally: map it under resources in .stepgate/stepgate.yaml (or with --resources), or mock it with --mock")
+            "The resource \"\(request.resource)\" does not run locally: map it under resources in .stepgate/stepgate.yaml (or with --resources), or mock it with --mock")
     }
 
     private func nextCall(_ state: String) -> Int {
@@ -54,7 +54,7 @@ public final class LocalResourceExecutor: TaskExecutor, @unchecked Sendable {
         case .throwing(let error, let cause)?: throw ExecutionError(error, cause)
         case nil:
             throw ExecutionError.runtime(
-                "state \"\(request.stateName)\": \(source) has no entry for call \(call) (calls count from 0, retries and Map iterations included)")
+                "\(source) has no entry for call \(call) (calls count from 0, retries and Map iterations included)")
         }
     }
 
@@ -65,7 +65,7 @@ public final class LocalResourceExecutor: TaskExecutor, @unchecked Sendable {
         let result: JSON
         switch target {
         case .mock(let mock):
-            return try answer(mock, request, source: "the mocked response of \(request.resource)")
+            return try answer(mock, request, source: "The mocked response of \(request.resource)")
         case .command(let argv, let env):
             forwarded.resource = StepgateTaskExecutor.commandResource
             forwarded.input = .object(

@@ -121,7 +121,7 @@ extension ExecutionRun {
     private func testJSONPath(
         _ state: State, raw: JSON, variables: inout [String: JSON], frame: Frame, data: inout JSONObject
     ) async throws(ExecutionError) -> (JSON, Int?) {
-        var scope = enter(state, raw, variables: variables, frame: frame)
+        var (scope, _) = enter(state, raw, variables: variables, frame: frame)
         let effective = try applyInputPath(state, raw, scope)
         data["afterInputPath"] = effective
         scope.input = effective

@@ -4,7 +4,7 @@ extension ExecutionRun {
     /// Task, Parallel and Map: input processing, the work, result processing, all under the
     /// state's Retry and Catch.
     func runWithRetryAndCatch(
-        _ state: State, raw: JSON, scope initial: EvaluationScope, variables: inout [String: JSON], frame: Frame
+        _ state: State, raw: JSON, scope initial: EvaluationScope, entered: Int, variables: inout [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> (JSON, Int?) {
         var retryCounts = [Int](repeating: 0, count: state.retriers.count)
         var attempt = 0
@@ -29,6 +29,7 @@ extension ExecutionRun {
                 emitExited(state, output)
                 return (output, state.next)
             } catch {
+                let error = attributed(error, to: state, entered: entered)
                 if error.isUncatchable { throw error }
                 if try await retryAfterBackoff(state, error, &retryCounts) {
                     attempt += 1
@@ -152,18 +153,29 @@ extension ExecutionRun {
         return nil
     }
 
-    /// A non-negative count from a literal or a path (ToleratedFailureCount).
+    /// A non-negative count from a literal or a path (ToleratedFailureCount), refused in AWS's words.
     func count(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
         switch source {
         case nil, .intrinsic?: return nil
         case .literal(let n)?: return n
         case .path(let p)?:
-            guard let v = p.evaluate(in: scope).flatMap(Self.numeric), let n = v.intValue, n >= 0 else {
+            let value = p.evaluate(in: scope)
+            guard let n = value.flatMap(Self.numeric)?.intValue else {
+                throw Self.notANumber(value, field: field, path: p, kind: "integer", state: state)
+            }
+            guard n >= 0 else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The value of the field '\(field)' must be a non-negative integer")
+                    "An error occurred while executing the state '\(state.name)'. \(field.dropLast(4)) cannot be negative.")
             }
             return n
         }
+    }
+
+    /// `The MaxConcurrencyPath field refers to value "x" which is not a valid integer: $.path`.
+    static func notANumber(_ value: JSON?, field: String, path: JSONPath, kind: String, state: State) -> ExecutionError {
+        let shown = value.map { $0.stringValue ?? $0.serialized } ?? "null"
+        return ExecutionError.runtime(
+            "An error occurred while executing the state '\(state.name)'. The \(field) field refers to value \"\(shown)\" which is not a valid \(kind): \(path)")
     }
 
     func seconds(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
@@ -271,9 +283,13 @@ extension ExecutionRun {
         case nil, .intrinsic?: break
         case .literal(let d)?: toleratedPercentage = d
         case .path(let p)?:
-            guard let d = p.evaluate(in: scope).flatMap(Self.numeric)?.doubleValue, d >= 0, d <= 100 else {
+            let value = p.evaluate(in: scope)
+            guard let d = value.flatMap(Self.numeric)?.doubleValue else {
+                throw Self.notANumber(value, field: "ToleratedFailurePercentagePath", path: p, kind: "float", state: state)
+            }
+            guard d >= 0, d <= 100 else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The value of the field 'ToleratedFailurePercentagePath' must be a number between 0 and 100")
+                    "An error occurred while executing the state '\(state.name)'. ToleratedFailurePercentage must be between 0 and 100.")
             }
             toleratedPercentage = d
         }
@@ -284,9 +300,13 @@ extension ExecutionRun {
             case .literal(let n): limit = n
             case .intrinsic: break
             case .path(let p):
-                guard let n = p.evaluate(in: scope).flatMap(Self.numeric)?.intValue, n >= 0 else {
+                let value = p.evaluate(in: scope)
+                guard let n = value.flatMap(Self.numeric)?.intValue else {
+                    throw Self.notANumber(value, field: "MaxConcurrencyPath", path: p, kind: "integer", state: state)
+                }
+                guard n >= 0 else {
                     throw ExecutionError.runtime(
-                        "An error occurred while executing the state '\(state.name)'. The value of the field 'MaxConcurrencyPath' must be a non-negative integer")
+                        "An error occurred while executing the state '\(state.name)'. MaxConcurrency cannot be negative.")
                 }
                 if n > 0 { limit = n }
             }
