@@ -43,6 +43,9 @@ struct ValidateCommand: AsyncParsableCommand {
     func validate() throws {
         if repo == nil && files.isEmpty { throw ValidationError("give files to validate, or --repo PATH") }
         if repo != nil && !files.isEmpty { throw ValidationError("give files or --repo, not both") }
+        if repo != nil && (!placeholders.substitute.isEmpty || placeholders.substitutions != nil) {
+            throw ValidationError("--substitute and --substitutions apply to definition files, not to --repo")
+        }
     }
 
     func run() async throws {
