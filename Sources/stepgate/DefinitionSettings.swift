@@ -21,7 +21,7 @@ struct SubstitutionOptions: ParsableArguments {
         if let substitutions {
             let document = try Terminal.loadYAMLOrJSON(substitutions, what: "substitutions file")
             let (loaded, diagnostics) = RepositoryConfigLoader.loadSubstitutions(document: document)
-            guard let loaded else { throw CLIFailure(message: diagnostics[0].formatted(file: substitutions)) }
+            guard let loaded else { throw CLIFailure(diagnostics[0], file: substitutions) }
             values = loaded
         }
         for pair in substitute {
@@ -83,6 +83,14 @@ struct WorkflowOfFile {
             components.removeSubrange(index...)
         }
         return nil
+    }
+}
+
+extension CLIFailure {
+    /// `FILE:LINE:COL: MESSAGE` for a problem in a file the command line named.
+    init(_ diagnostic: Diagnostic, file: String) {
+        let at = diagnostic.location ?? SourceLocation(line: 1, column: 1)
+        self.init(message: "\(file):\(at.line):\(at.column): \(diagnostic.message)")
     }
 }
 

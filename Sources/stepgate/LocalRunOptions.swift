@@ -39,14 +39,14 @@ struct LocalRunOptions: ParsableArguments {
         if let resources {
             let document = try Terminal.loadYAMLOrJSON(resources, what: "resources file")
             let (loaded, diagnostics) = RepositoryConfigLoader.loadResources(document: document)
-            guard let loaded else { throw CLIFailure(message: diagnostics[0].formatted(file: resources)) }
+            guard let loaded else { throw CLIFailure(diagnostics[0], file: resources) }
             map = loaded.merged(with: map)
         }
         var mocks: [String: MockedResponse] = [:]
         if let mock, let testCase {
             let document = try Terminal.loadYAMLOrJSON(mock, what: "mock configuration")
             let (configuration, diagnostics) = MockConfiguration.load(document)
-            guard let configuration else { throw CLIFailure(message: diagnostics[0].formatted(file: mock)) }
+            guard let configuration else { throw CLIFailure(diagnostics[0], file: mock) }
             let name = stateMachine ?? (configuration.stateMachines.count == 1 ? nil : workflow?.workflow.name ?? RunCommand.workflowName(definition))
             do { mocks = try configuration.testCase(testCase, stateMachine: name) } catch {
                 throw CLIFailure(message: "\(mock): \(error.message)")

@@ -78,7 +78,7 @@ final class ScratchRepository {
         let values = try repo.write("values.yaml", "A: [1]\n")
         let badFile = try stepgate(["validate", file, "--substitutions", values])
         #expect(badFile.status == 2)
-        #expect(badFile.stderr == "stepgate: error: \(values):1:4: error: the value of 'A' must be a string, a number or a boolean, found array\n")
+        #expect(badFile.stderr == "stepgate: error: \(values):1:4: the value of 'A' must be a string, a number or a boolean, found array\n")
     }
 
     @Test func runServesAWSResourcesFromTheResourceMap() throws {
