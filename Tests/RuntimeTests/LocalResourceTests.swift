@@ -50,6 +50,21 @@ import Testing
         #expect(direct.output == ["hello": "bob"])
     }
 
+    @Test func theLambdaIntegrationIsMappedByFunctionFirst() async throws {
+        let executor = LocalResourceExecutor(
+            resources: Self.map([
+                ("arn:aws:states:::lambda:invoke", Self.always("any function")),
+                ("*:function:audit*", Self.always("the audit function")),
+            ]),
+            inner: NoTaskExecutor())
+        let audit = try await runTask(
+            executor, resource: "arn:aws:states:::lambda:invoke",
+            parameters: ["FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:audit-log", "Payload": [:]])
+        #expect(audit.output == "the audit function")
+        let other = try await runTask(executor, resource: "arn:aws:states:::lambda:invoke", parameters: ["FunctionName": "billing"])
+        #expect(other.output == "any function")
+    }
+
     @Test func mockedResponsesFollowTheirInvocationRangesAcrossRetries() async throws {
         let lambda = MockedResponse([
             .init(first: 0, last: 1, outcome: .throwing(error: "Lambda.TooManyRequestsException", cause: "slow down")),

@@ -9,7 +9,8 @@ public import StatesLanguage
 /// execution (`States.Runtime`), naming it, and never passes its input through.
 ///
 /// The Lambda integration (`arn:aws:states:::lambda:invoke`) behaves as on AWS: a command or HTTP
-/// endpoint receives `Payload`, and the result is `{"ExecutedVersion", "Payload", "StatusCode"}`.
+/// endpoint receives `Payload`, and the result is `{"ExecutedVersion", "Payload", "StatusCode"}`;
+/// the map is asked first for the function Parameters.FunctionName names, then for the integration.
 /// Mocked responses are returned as written, as Step Functions Local returns them. `.sync` and
 /// `.waitForTaskToken` resources finish with what their target answers.
 public final class LocalResourceExecutor: TaskExecutor, @unchecked Sendable {
@@ -30,6 +31,13 @@ public final class LocalResourceExecutor: TaskExecutor, @unchecked Sendable {
     public func execute(_ request: TaskRequest) async throws -> JSON {
         if let mock = mocks[request.stateName] {
             return try answer(mock, request, source: "The test case's mocked response")
+        }
+        // The Lambda integration names its function in Parameters: a mapping for the function
+        // (its ARN or name, or a pattern) wins over one for the integration.
+        if Self.lambdaIntegration(request.resource) != nil, let function = request.input["FunctionName"]?.stringValue,
+            let target = resources.target(for: function)
+        {
+            return try await run(target, request)
         }
         if let target = resources.target(for: request.resource) {
             return try await run(target, request)
