@@ -1,10 +1,11 @@
 # stepgate: build, demo, tests, conformance and benchmarks.
 SWIFT ?= swift
 CONFORMANCE ?= ../shared/conformance/asl
+REAL_WORLD ?= ../shared/conformance/real-world
 DEBUG_BIN := .build/debug/stepgate
 RELEASE_BIN := .build/release/stepgate
 
-.PHONY: deps build release demo test unit-tests conformance bench clean phorge-check
+.PHONY: deps build release demo test unit-tests conformance real-world bench clean phorge-check
 
 deps:
 	@scripts/ensure-deps.sh
@@ -19,17 +20,23 @@ release: deps
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-# Unit and integration tests, then the AWS-recorded ASL conformance corpus. Tests run one at a
-# time: many drive real processes, pushes and servers, and timing assertions (timeouts, process
-# group kills) must not compete with them for the two cores.
+# Unit and integration tests, then the AWS-recorded ASL conformance corpus and the real-world
+# definitions. Tests run one at a time: many drive real processes, pushes and servers, and timing
+# assertions (timeouts, process group kills) must not compete with them for the two cores.
 test: deps
 	$(SWIFT) build
 	$(SWIFT) test --no-parallel
 	@$(MAKE) --no-print-directory conformance BIN=$(DEBUG_BIN)
+	@$(MAKE) --no-print-directory real-world BIN=$(DEBUG_BIN)
 
 BIN ?= $(RELEASE_BIN)
 conformance:
 	@scripts/conformance.sh $(BIN) $(CONFORMANCE)
+
+# Published definitions through ../shared/conformance/real-world/check.sh: no valid one rejected but
+# for a named unsubstituted placeholder, no invalid one accepted (explained label errors aside).
+real-world:
+	@scripts/real-world.sh $(BIN) $(REAL_WORLD) scripts/real-world-exceptions.tsv
 
 bench: release
 	$(SWIFT) build -c release --product stepgate-bench

@@ -16,6 +16,13 @@ public struct RepositoryConfig: Sendable, Equatable {
         workflows.first { $0.name == name }
     }
 
+    /// The first workflow whose definition is `path` from the repository root
+    /// (`.stepgate/workflows/deploy.asl.json`): the one whose substitutions, resources and buckets
+    /// apply to that file.
+    public func workflow(definedAt path: String) -> WorkflowConfig? {
+        workflows.first { $0.definitionPath == path }
+    }
+
     /// Workflows a Gerrit patch set with these label values on this branch starts, in file order.
     public func workflows(forGerritLabels labels: [String: Int], branch: String) -> [WorkflowConfig] {
         workflows.filter { $0.matchesGerrit(labels: labels, branch: branch) }
@@ -49,10 +56,18 @@ public struct WorkflowConfig: Sendable, Equatable {
     public var report: ReportConfig?
     /// How long an execution may run; for pre-receive gates the push's time budget (default 5 s).
     public var timeout: Duration?
+    /// Values for the deploy-time placeholders (`${KEY}`) the definition keeps, applied before it
+    /// is validated or run.
+    public var substitutions: DefinitionSubstitutions
+    /// Where the AWS resources the definition names run when it runs locally.
+    public var resources: ResourceMap
+    /// S3 buckets of ItemReader and ResultWriter, each a directory relative to the repository root.
+    public var buckets: [String: String]
 
     public init(
         name: String, definition: String, triggers: Triggers = Triggers(), input: JSONObject? = nil,
-        report: ReportConfig? = nil, timeout: Duration? = nil
+        report: ReportConfig? = nil, timeout: Duration? = nil, substitutions: DefinitionSubstitutions = DefinitionSubstitutions(),
+        resources: ResourceMap = ResourceMap(), buckets: [String: String] = [:]
     ) {
         self.name = name
         self.definition = definition
@@ -60,6 +75,9 @@ public struct WorkflowConfig: Sendable, Equatable {
         self.input = input
         self.report = report
         self.timeout = timeout
+        self.substitutions = substitutions
+        self.resources = resources
+        self.buckets = buckets
     }
 
     /// The definition's path from the repository root (`.stepgate/workflows/deploy.asl.json`).

@@ -48,6 +48,22 @@ public enum RepositoryConfigLoader {
         return (failed ? nil : config, diagnostics)
     }
 
+    /// A file of placeholder values, written as a workflow's `substitutions` (`KEY: value`).
+    public static func loadSubstitutions(document: SourceDocument) -> (substitutions: DefinitionSubstitutions?, diagnostics: [Diagnostic]) {
+        var checker = Checker()
+        let substitutions = checker.substitutions(document.value, at: [])
+        let diagnostics = checker.diagnostics.map { $0.located(in: document.sourceMap) }
+        return (diagnostics.isEmpty ? substitutions : nil, diagnostics)
+    }
+
+    /// A file of resource mappings, written as a workflow's `resources`.
+    public static func loadResources(document: SourceDocument) -> (resources: ResourceMap?, diagnostics: [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        let map = ResourceMap.parse(document.value, at: [], into: &diagnostics)
+        let located = diagnostics.map { $0.located(in: document.sourceMap) }
+        return (located.isEmpty ? map : nil, located)
+    }
+
     // MARK: - Rules shared with the JSON Schema
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]*$`
@@ -81,6 +97,24 @@ public enum RepositoryConfigLoader {
         guard definitionExtensions.contains(where: { last.hasSuffix($0) && last.count > $0.count }) else {
             return general
         }
+        return nil
+    }
+
+    /// `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`, an S3 bucket name.
+    static func isBucketName(_ s: String) -> Bool {
+        let scalars = Array(s.unicodeScalars)
+        guard (3...63).contains(scalars.count), let first = scalars.first, let last = scalars.last else { return false }
+        func lowerAlnum(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("0"..."9").contains(c) }
+        return lowerAlnum(first) && lowerAlnum(last) && scalars.allSatisfy { lowerAlnum($0) || $0 == "." || $0 == "-" }
+    }
+
+    /// What is wrong with a directory relative to the repository root, or nil.
+    static func directoryProblem(_ path: String) -> String? {
+        if path.isEmpty || path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\\" }) {
+            return "a directory must be a non-empty path without backslashes or control characters"
+        }
+        if path.hasPrefix("/") { return "a directory is relative to the repository root, not absolute" }
+        if path.split(separator: "/").contains("..") { return "a directory must stay inside the repository (no '..')" }
         return nil
     }
 
@@ -224,7 +258,7 @@ private struct Checker {
         }
         guard let o = object(value, at: path) else { return nil }
         let context = "workflow '\(name)'"
-        checkKeys(o, allowed: ["definition", "on", "input", "report", "timeout"], at: path, in: context)
+        checkKeys(o, allowed: ["definition", "on", "input", "report", "timeout", "substitutions", "resources", "buckets"], at: path, in: context)
 
         var definition: String?
         if let d = o["definition"] {
@@ -274,8 +308,58 @@ private struct Checker {
             }
         }
 
+        var substitutions = DefinitionSubstitutions()
+        if let v = o["substitutions"] { substitutions = self.substitutions(v, at: path + [.key("substitutions")]) }
+        var resources = ResourceMap()
+        if let v = o["resources"] { resources = ResourceMap.parse(v, at: path + [.key("resources")], into: &diagnostics) }
+        var buckets: [String: String] = [:]
+        if let v = o["buckets"] { buckets = self.buckets(v, at: path + [.key("buckets")]) }
+
         guard ok, let definition else { return nil }
-        return WorkflowConfig(name: name, definition: definition, triggers: triggers, input: input, report: report, timeout: timeout)
+        return WorkflowConfig(
+            name: name, definition: definition, triggers: triggers, input: input, report: report, timeout: timeout,
+            substitutions: substitutions, resources: resources, buckets: buckets)
+    }
+
+    /// `buckets: {NAME: DIRECTORY}`: directories inside the repository.
+    mutating func buckets(_ value: JSON, at path: [PathComponent]) -> [String: String] {
+        guard let o = object(value, at: path) else { return [:] }
+        var out: [String: String] = [:]
+        for (name, v) in o.pairs {
+            let p = path + [.key(name)]
+            if !RepositoryConfigLoader.isBucketName(name) {
+                error("invalid bucket name '\(name)': use lowercase letters, digits, '.' and '-', 3 to 63 characters", at: p, key: true)
+            }
+            guard case .string(let directory) = v else {
+                expect("string", for: p, found: v)
+                continue
+            }
+            if let problem = RepositoryConfigLoader.directoryProblem(directory) {
+                error("\(problem): '\(directory)'", at: p)
+                continue
+            }
+            out[name] = directory
+        }
+        return out
+    }
+
+    /// `substitutions: {KEY: value}`: placeholder keys to strings (numbers and booleans are
+    /// written as their text, as CloudFormation's DefinitionSubstitutions does).
+    mutating func substitutions(_ value: JSON, at path: [PathComponent]) -> DefinitionSubstitutions {
+        guard let o = object(value, at: path) else { return DefinitionSubstitutions() }
+        var values: [String: String] = [:]
+        for (key, v) in o.pairs {
+            let p = path + [.key(key)]
+            if !DefinitionSubstitutions.isKey(key) {
+                error("invalid placeholder key '\(key)': a key has no whitespace, '$', '{', '}' or quotes, and does not start with '!'", at: p, key: true)
+            }
+            switch v {
+            case .string(let s): values[key] = s
+            case .int, .double, .bool: values[key] = v.serialized
+            default: error("the value of '\(key)' must be a string, a number or a boolean, found \(v.typeName)", at: p)
+            }
+        }
+        return DefinitionSubstitutions(values)
     }
 
     mutating func triggers(_ value: JSON, at path: [PathComponent]) -> Triggers? {

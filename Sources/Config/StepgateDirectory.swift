@@ -48,8 +48,11 @@ public enum TrustedConfiguration: Sendable, Equatable {
 public struct LoadedDefinition: Sendable {
     /// The path from the repository root.
     public var path: String
+    /// The text as written (placeholders unsubstituted).
     public var text: String
     public var machine: StateMachine
+    /// The placeholder values it was compiled with.
+    public var substitutions: DefinitionSubstitutions = DefinitionSubstitutions()
 }
 
 /// Why a workflow's definition cannot be used, as one line.
@@ -81,11 +84,15 @@ public enum StepgateDirectory {
 
     // MARK: - Text
 
-    /// Every problem in a workflow definition's text (JSON or YAML by extension).
-    public static func validateDefinition(text: String, file: String) -> [Diagnostic] {
+    /// Every problem in a workflow definition's text (JSON or YAML by extension), its deploy-time
+    /// placeholders substituted with `substitutions` (a Resource left with one is one diagnostic
+    /// naming the key).
+    public static func validateDefinition(
+        text: String, file: String, substitutions: DefinitionSubstitutions = DefinitionSubstitutions()
+    ) -> [Diagnostic] {
         do {
             let document = try YAMLLoader.parseDefinition(text, fileName: file)
-            return DefinitionValidator.validate(document)
+            return DefinitionValidator.validate(document, substitutions: substitutions)
         } catch {
             return [error.diagnostic]
         }
@@ -107,15 +114,19 @@ public enum StepgateDirectory {
     }
 
     /// Validates a file's text, choosing the configuration or the definition rules by its name.
-    public static func validate(text: String, file: String) -> [Diagnostic] {
+    public static func validate(
+        text: String, file: String, substitutions: DefinitionSubstitutions = DefinitionSubstitutions()
+    ) -> [Diagnostic] {
         if isRepositoryConfig(path: file) { return loadConfig(text: text, file: file).diagnostics }
-        return validateDefinition(text: text, file: file)
+        return validateDefinition(text: text, file: file, substitutions: substitutions)
     }
 
     /// Validates one file's bytes.
-    public static func validate(bytes: [UInt8], file: String) -> [Diagnostic] {
+    public static func validate(
+        bytes: [UInt8], file: String, substitutions: DefinitionSubstitutions = DefinitionSubstitutions()
+    ) -> [Diagnostic] {
         guard let text = String(validating: bytes, as: UTF8.self) else { return [notUTF8] }
-        return validate(text: text, file: file)
+        return validate(text: text, file: file, substitutions: substitutions)
     }
 
     /// A diagnostic at a workflow's `definition` member saying the file it names is missing.
@@ -132,12 +143,14 @@ public enum StepgateDirectory {
     /// it names exists and validates) and the workflow definitions. With `only`, just those paths
     /// (the ones a push or a change touched) and, when any `.stepgate/` path is among them, the
     /// configuration with the definitions it names; without it, everything under `.stepgate/`.
+    /// A definition a workflow names is validated with that workflow's `substitutions`.
     /// Every file checked is listed, in order, with its diagnostics (possibly none).
     public static func validate(_ revision: some RevisionFiles, only: Set<String>? = nil) throws(RevisionReadError)
         -> [(file: String, diagnostics: [Diagnostic])]
     {
         var files: [(file: String, diagnostics: [Diagnostic])] = []
         var checked = Set<String>()
+        var config: RepositoryConfig?
         var definitions: [String]
         if let only {
             let touched = only.filter { $0.hasPrefix(directory) }
@@ -153,6 +166,7 @@ public enum StepgateDirectory {
             if let text = String(validating: bytes, as: UTF8.self) {
                 let loaded = loadConfig(text: text, file: configPath)
                 diagnostics = loaded.diagnostics
+                config = loaded.config
                 for workflow in loaded.config?.workflows ?? [] {
                     if try revision.blob(at: workflow.definitionPath) == nil {
                         diagnostics.append(missingDefinition(workflow, in: loaded.document))
@@ -169,7 +183,8 @@ public enum StepgateDirectory {
         for path in definitions where !checked.contains(path) {
             checked.insert(path)
             guard let bytes = try revision.blob(at: path) else { continue }  // deleted by the push or change
-            files.append((path, validate(bytes: bytes, file: path)))
+            let substitutions = config?.workflow(definedAt: path)?.substitutions ?? DefinitionSubstitutions()
+            files.append((path, validate(bytes: bytes, file: path, substitutions: substitutions)))
         }
         return files
     }
@@ -190,10 +205,11 @@ public enum StepgateDirectory {
         return .config(config)
     }
 
-    /// The definition `workflow` names, read from `revision`, validated and compiled.
-    public static func definition(of workflow: WorkflowConfig, in revision: some RevisionFiles) -> Result<
-        LoadedDefinition, DefinitionUnusable
-    > {
+    /// The definition `workflow` names, read from `revision`, its placeholders substituted (the
+    /// workflow's `substitutions`, then `overrides`), validated and compiled.
+    public static func definition(
+        of workflow: WorkflowConfig, in revision: some RevisionFiles, overrides: DefinitionSubstitutions = DefinitionSubstitutions()
+    ) -> Result<LoadedDefinition, DefinitionUnusable> {
         let path = workflow.definitionPath
         let bytes: [UInt8]?
         do { bytes = try revision.blob(at: path) } catch {
@@ -205,18 +221,22 @@ public enum StepgateDirectory {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return .failure(DefinitionUnusable(reason: .invalid, description: notUTF8.formatted(file: path)))
         }
-        return compile(text: text, path: path)
+        return compile(text: text, path: path, substitutions: workflow.substitutions.overridden(by: overrides))
     }
 
-    /// Parses (JSON or YAML by the path's extension), validates and compiles a definition's text;
-    /// the failure names the first problem at `FILE:LINE:COL`.
-    public static func compile(text: String, path: String) -> Result<LoadedDefinition, DefinitionUnusable> {
+    /// Parses (JSON or YAML by the path's extension), substitutes deploy-time placeholders
+    /// (CloudFormation's pseudo parameters get local values unless given), validates and compiles a
+    /// definition's text; the failure names the first problem at `FILE:LINE:COL`.
+    public static func compile(
+        text: String, path: String, substitutions: DefinitionSubstitutions = DefinitionSubstitutions()
+    ) -> Result<LoadedDefinition, DefinitionUnusable> {
         let document: SourceDocument
         do { document = try YAMLLoader.parseDefinition(text, fileName: path) } catch {
             return .failure(DefinitionUnusable(reason: .invalid, description: error.diagnostic.formatted(file: path)))
         }
-        switch StateMachineCompiler.load(document) {
-        case .success(let machine): return .success(LoadedDefinition(path: path, text: text, machine: machine))
+        switch StateMachineCompiler.load(substitutions.withPseudoParameters.apply(to: document)) {
+        case .success(let machine):
+            return .success(LoadedDefinition(path: path, text: text, machine: machine, substitutions: substitutions))
         case .failure(let list):
             let errors = list.diagnostics.filter { $0.severity == .error }
             let first = errors.first ?? list.diagnostics.first

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Config
+import Foundation
 import Git
 import Runtime
 import StatesLanguage
@@ -16,7 +16,10 @@ struct RunCommand: AsyncParsableCommand {
             {"status":"SUCCEEDED","output":...} or {"status":"FAILED","error":"...","cause":"..."}. \
             Roles (Task Credentials) come only from the --policy file; without one, no role is \
             granted and a workflow whose tasks name a role fails before any task runs. Command \
-            tasks run in the current directory, or in a fresh checkout of --rev from --repo.
+            tasks run in the current directory, or in a fresh checkout of --rev from --repo. AWS \
+            resources run as the workflow's resources in .stepgate/stepgate.yaml, --resources and \
+            --mock say; an AWS resource nothing maps fails the execution, naming it. ItemReader and \
+            ResultWriter buckets are the directories the workflow's buckets and --bucket name.
             """)
 
     @Option(help: "The definition file (*.asl.json or *.asl.yaml).")
@@ -52,6 +55,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Run Wait states, retry intervals and timeouts on a virtual clock that never sleeps.")
     var virtualTime = false
 
+    @OptionGroup(title: "Deploy-time placeholders")
+    var placeholders: SubstitutionOptions
+
+    @OptionGroup(title: "AWS resources and buckets run locally")
+    var local: LocalRunOptions
+
     func validate() throws {
         if input != nil && inputFile != nil {
             throw ValidationError("give the input with --input or --input-file, not both")
@@ -62,15 +71,13 @@ struct RunCommand: AsyncParsableCommand {
         if identityKeys != nil && (identityIssuer == nil || identityAudience == nil) {
             throw ValidationError("--identity-keys needs --identity-issuer and --identity-audience")
         }
+        try local.validateOptions()
     }
 
     func run() async throws {
         let text: String
         do { text = try Terminal.readText(definition, what: "definition file") } catch { Terminal.fail(error) }
-        if case .failure(let list) = Terminal.loadDefinition(definition) {
-            for d in list.diagnostics { Terminal.printError(d.formatted(file: definition)) }
-            throw ExitCode(2)
-        }
+        let (_, workflowOfFile, substitutions) = try placeholders.load(definition)
         var rolePolicy = RolePolicy.empty
         if let policy {
             do { rolePolicy = try RolePolicy.load(path: policy) } catch {
@@ -109,10 +116,14 @@ struct RunCommand: AsyncParsableCommand {
                 Terminal.fail(CLIFailure(message: error.description))
             }
         }
+        let local: LocalRun
+        do { local = try self.local.localRun(definition: definition, workflow: workflowOfFile, substitutions: substitutions) } catch {
+            Terminal.fail(error)
+        }
         let request = RunRequest(
             kind: .manual, repository: repository, trusted: trusted, definition: .file(path: definition, text: text),
             checkout: checkout, input: inputValue,
-            repositoryName: Self.repositoryName(repo ?? FileManager.default.currentDirectoryPath))
+            repositoryName: Self.repositoryName(repo ?? FileManager.default.currentDirectoryPath), local: local)
         let runs = WorkflowRuns(store: nil, settings: WorkflowRuns.Settings(policy: rolePolicy, identity: identity))
         let started = Date()
         let outcome: RunOutcome

@@ -19,7 +19,10 @@ struct ValidateCommand: AsyncParsableCommand {
             be read). Text diagnostics read FILE:LINE:COL: error: MESSAGE. A file named stepgate.yaml or \
             stepgate.yml is a repository configuration; anything else is a definition. With --repo, the \
             configuration and every definition under .stepgate/workflows/ are read from a commit through \
-            libgit2 (no checkout), and FILE is the path inside the repository.
+            libgit2 (no checkout), and FILE is the path inside the repository. A definition's deploy-time \
+            placeholders (${KEY}) take the values of the workflow that names it in .stepgate/stepgate.yaml, \
+            then those of --substitutions and --substitute; a Resource that still holds one is an error \
+            naming the key.
             """)
 
     @Argument(help: "Definition files (*.asl.json, *.asl.yaml) or stepgate.yaml files.")
@@ -34,9 +37,15 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @OptionGroup(title: "Deploy-time placeholders")
+    var placeholders: SubstitutionOptions
+
     func validate() throws {
         if repo == nil && files.isEmpty { throw ValidationError("give files to validate, or --repo PATH") }
         if repo != nil && !files.isEmpty { throw ValidationError("give files or --repo, not both") }
+        if repo != nil && (!placeholders.substitute.isEmpty || placeholders.substitutions != nil) {
+            throw ValidationError("--substitute and --substitutions apply to definition files, not to --repo")
+        }
     }
 
     func run() async throws {
@@ -56,7 +65,9 @@ struct ValidateCommand: AsyncParsableCommand {
                 return
             }
         } else {
-            for file in files { results.append((file, Self.validateFile(file))) }
+            let given: DefinitionSubstitutions
+            do { given = try placeholders.given() } catch { Terminal.fail(error) }
+            for file in files { results.append((file, Self.validateFile(file, substitutions: given))) }
         }
         try report(results)
     }
@@ -66,11 +77,15 @@ struct ValidateCommand: AsyncParsableCommand {
         return String(describing: error)
     }
 
-    /// One file from disk: a configuration (whose definitions must exist next to it) or a definition.
-    static func validateFile(_ file: String) -> [Diagnostic] {
+    /// One file from disk: a configuration (whose definitions must exist next to it) or a definition,
+    /// its placeholders substituted with its workflow's values (when a stepgate.yaml above it names
+    /// it) and then the given ones.
+    static func validateFile(_ file: String, substitutions given: DefinitionSubstitutions) -> [Diagnostic] {
         guard StepgateDirectory.isRepositoryConfig(path: file) else {
             switch Terminal.loadDocument(file) {
-            case .success(let document): return DefinitionValidator.validate(document)
+            case .success(let document):
+                let configured = WorkflowOfFile.find(definition: file)?.workflow.substitutions ?? DefinitionSubstitutions()
+                return DefinitionValidator.validate(document, substitutions: configured.overridden(by: given))
             case .failure(let list): return list.diagnostics
             }
         }

@@ -13,13 +13,14 @@ struct Run {
     var stderr: String
 }
 
-func stepgate(_ arguments: [String], stdin: String? = nil) throws -> Run {
+func stepgate(_ arguments: [String], stdin: String? = nil, in directory: String? = nil) throws -> Run {
     guard FileManager.default.isExecutableFile(atPath: stepgateBinary.path) else {
         throw CLITestError("stepgate is not built at \(stepgateBinary.path); run `swift build` first")
     }
     let p = Process()
     p.executableURL = stepgateBinary
     p.arguments = arguments
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe()
     let err = Pipe()
     p.standardOutput = out

@@ -37,6 +37,8 @@ public struct DurableExecutions: Sendable {
     /// The owner of the change under review: never an approver of its own run's approvals
     /// unless a task allows it.
     public var owner: ReviewerIdentity?
+    /// The S3 buckets Distributed Map's ItemReader and ResultWriter use.
+    public var objects: (any ObjectStore)?
 
     public init(store: SQLiteStore, redact: (@Sendable (String) -> String)? = nil, approvalPollInterval: Double = 0.2) {
         self.store = store
@@ -164,7 +166,7 @@ public struct DurableExecutions: Sendable {
             store: store, executionID: id, inner: resources, observer: observer, repository: repository ?? "",
             revision: revision ?? "", redact: redact)
         let identity = ExecutionIdentity(executionID: id, name: id, stateMachineName: workflow)
-        let environment = ExecutionEnvironment(clock: clock, tasks: memo, observer: observer, recordHistory: true)
+        let environment = ExecutionEnvironment(clock: clock, tasks: memo, observer: observer, recordHistory: true, objects: objects)
         return (Interpreter(machine: machine, identity: identity, environment: environment), observer)
     }
 

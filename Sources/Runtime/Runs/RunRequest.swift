@@ -125,13 +125,16 @@ public struct RunRequest: Sendable {
     public var input: JSON?
     /// Whether a crashed run may be resumed later (a push gate may not: its push is long decided).
     public var resumable: Bool
+    /// Placeholder values, resources, mocks and buckets given beside the workflow's own.
+    public var local: LocalRun
 
     public init(
         id: String = UUID().uuidString.lowercased(), kind: TriggerContext.Kind, repository: RunRepository?,
         trusted: TrustedSide, definition: DefinitionSource, workflow: String? = nil, checkout: Checkout,
         facts: ReviewFacts = ReviewFacts(), event: JSON = .null, input: JSON? = nil, resumable: Bool = true,
-        repositoryName: String? = nil
+        repositoryName: String? = nil, local: LocalRun = LocalRun()
     ) {
+        self.local = local
         self.id = id
         self.kind = kind
         self.repository = repository
@@ -172,6 +175,8 @@ public struct RunPlan: Sendable {
     /// The checkout's `.stepgate/` differs from the trusted side's: tasks get no secrets.
     public var editsStepgate: Bool
     public var input: JSON
+    /// Where the definition's AWS resources run (the request's map over the workflow's).
+    public var resources: ResourceMap = ResourceMap()
 
     /// What is stored with the execution to rebuild the run on resume (never a secret).
     var stored: JSON {
@@ -199,6 +204,8 @@ public struct RunPlan: Sendable {
             facts["owner"] = .object(JSONObject([("id", .string(owner.id)), ("username", owner.username.map(JSON.string) ?? .null)]))
         }
         o["facts"] = .object(facts)
+        o["substitutions"] = .object(
+            JSONObject(definition.substitutions.values.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) }))
         o["editsStepgate"] = .bool(editsStepgate)
         o["resumable"] = .bool(request.resumable)
         return .object(o)
@@ -232,8 +239,12 @@ public struct RunPlan: Sendable {
             labels: labels, approvers: f?["approvers"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             change: f?["change"]?.stringValue, patchSet: f?["patchSet"]?.intValue, owner: owner)
         let path = stored["definitionPath"]?.stringValue ?? record.workflow
+        var substitutions = DefinitionSubstitutions()
+        if let values = stored["substitutions"]?.objectValue {
+            for (k, v) in values.pairs { if let s = v.stringValue { substitutions.values[k] = s } }
+        }
         let definition: LoadedDefinition
-        switch StepgateDirectory.compile(text: record.definition, path: path) {
+        switch StepgateDirectory.compile(text: record.definition, path: path, substitutions: substitutions) {
         case .success(let d): definition = d
         case .failure(let problem):
             return .failure(RunRefusal("States.Runtime", "the stored definition no longer compiles: \(problem.description)"))
@@ -244,10 +255,19 @@ public struct RunPlan: Sendable {
                 commit: stored["trustedCommit"]?.stringValue, branch: stored["branch"]?.stringValue ?? "", configuration: .absent),
             definition: .file(path: path, text: record.definition), workflow: stored["workflow"]?.stringValue ?? record.workflow,
             checkout: checkout, facts: facts, event: record.trigger, input: record.input,
-            resumable: stored["resumable"]?.boolValue ?? true, repositoryName: stored["repositoryName"]?.stringValue)
-        let plan = RunPlan(
+            resumable: stored["resumable"]?.boolValue ?? true, repositoryName: stored["repositoryName"]?.stringValue,
+            local: LocalRun(substitutions: substitutions))
+        var plan = RunPlan(
             request: request, definition: definition, context: WorkflowRuns.context(of: request),
             editsStepgate: stored["editsStepgate"]?.boolValue ?? true, input: record.input)
+        // The resources of a workflow come again from the trusted commit it ran from.
+        if let repository, let hex = request.trusted.commit, let commit = ObjectID(hex: hex),
+            let opened = try? repository.open(),
+            case .config(let config)? = try? StepgateDirectory.configuration(GitRevision(repository: opened, commit: commit)),
+            let workflow = config.workflow(definedAt: path)
+        {
+            plan.resources = workflow.resources
+        }
         return .success(plan)
     }
 }

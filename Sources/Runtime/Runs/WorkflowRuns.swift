@@ -33,6 +33,8 @@ public struct WorkflowRuns: Sendable {
         public var killGrace: Double
         /// Where secrets given as environment variables are read from (the server process's by default).
         public var environment: [String: String]?
+        /// The operator's resource map (bot.yaml or the hook configuration), winning over a workflow's.
+        public var resources: ResourceMap = ResourceMap()
 
         public init(
             policy: RolePolicy = .empty, identity: IdentityTokenIssuer? = nil,
@@ -105,9 +107,10 @@ public struct WorkflowRuns: Sendable {
         }
         var input = request.input
         let definition: LoadedDefinition
+        var resources = request.local.resources
         switch request.definition {
         case .file(let path, let text):
-            switch StepgateDirectory.compile(text: text, path: path) {
+            switch StepgateDirectory.compile(text: text, path: path, substitutions: request.local.substitutions) {
             case .success(let d): definition = d
             case .failure(let problem): return .failure(RunRefusal("stepgate.InvalidDefinition", problem.description))
             }
@@ -127,7 +130,8 @@ public struct WorkflowRuns: Sendable {
             guard let repository, let hex = request.trusted.commit, let trusted = ObjectID(hex: hex) else {
                 return .failure(RunRefusal("stepgate.Internal", "workflow \(name) needs a trusted commit of a repository"))
             }
-            switch StepgateDirectory.definition(of: workflow, in: GitRevision(repository: repository, commit: trusted)) {
+            let revision = GitRevision(repository: repository, commit: trusted)
+            switch StepgateDirectory.definition(of: workflow, in: revision, overrides: request.local.substitutions) {
             case .success(let d): definition = d
             case .failure(let problem):
                 return .failure(
@@ -135,6 +139,7 @@ public struct WorkflowRuns: Sendable {
                         problem.reason == .missing ? "stepgate.DefinitionMissing" : "stepgate.InvalidDefinition", problem.description))
             }
             if input == nil { input = Self.merge(request.event, template: workflow.input) }
+            resources = resources.merged(with: workflow.resources)
         }
         var edits = false
         if case .commit(let hex) = request.checkout {
@@ -151,7 +156,7 @@ public struct WorkflowRuns: Sendable {
         return .success(
             RunPlan(
                 request: request, definition: definition, context: Self.context(of: request), editsStepgate: edits,
-                input: input ?? .object(JSONObject())))
+                input: input ?? .object(JSONObject()), resources: resources))
     }
 
     /// The facts role rules and identity tokens see, all from the server's side.
@@ -203,7 +208,7 @@ public struct WorkflowRuns: Sendable {
         guard let store else {
             let interpreter = Interpreter(
                 machine: plan.definition.machine, identity: identity(of: plan),
-                environment: ExecutionEnvironment(clock: clock, tasks: tasks))
+                environment: ExecutionEnvironment(clock: clock, tasks: tasks, objects: objects(for: plan)))
             let (result, late) = await Self.race(deadline: deadline) { await interpreter.run(input: plan.input) }
             return RunOutcome(
                 id: request.id, workflow: request.workflow, result: result ?? Self.outOfTime(deadline), notes: notes,
@@ -353,15 +358,25 @@ public struct WorkflowRuns: Sendable {
             workspace: workspace, grants: grants, context: plan.context, identity: settings.identity)
         configuration.temporaryDirectory = settings.temporaryDirectory
         configuration.killGrace = settings.killGrace
-        let executor = StepgateTaskExecutor(configuration: configuration)
-        return (executor.redacting(), Redactor(secrets: grants.allSecretValues))
+        let executor = StepgateTaskExecutor(configuration: configuration).redacting()
+        // AWS resources run as the operator's map, then the workflow's, say; stepgate's own go through.
+        let local = LocalResourceExecutor(
+            resources: settings.resources.merged(with: plan.resources), mocks: plan.request.local.mocks, inner: executor)
+        return (local, Redactor(secrets: grants.allSecretValues))
     }
 
     func durableExecutions(store: SQLiteStore, plan: RunPlan, redactor: Redactor) -> DurableExecutions {
         let redact: (@Sendable (String) -> String)? = redactor.isEmpty ? nil : { @Sendable (text: String) -> String in redactor.redact(text) }
         var durable = DurableExecutions(store: store, redact: redact, approvalPollInterval: settings.approvalPollInterval)
         durable.owner = plan.context.owner
+        durable.objects = objects(for: plan)
         return durable
+    }
+
+    /// The S3 buckets of a run: the directories the request names (local runs); a bucket without
+    /// one fails its ItemReader or ResultWriter, naming it.
+    func objects(for plan: RunPlan) -> any ObjectStore {
+        LocalObjectStore(buckets: plan.request.local.buckets)
     }
 
     func identity(of plan: RunPlan) -> ExecutionIdentity {

@@ -153,3 +153,30 @@ public struct InMemoryTaskExecutor: TaskExecutor {
         return try await h(request)
     }
 }
+
+/// An object in a bucket, as S3's ListObjectsV2 describes it.
+public struct StoredObject: Sendable, Hashable {
+    public var key: String
+    public var size: Int
+    public var lastModified: Date
+    /// The entity tag, quoted as S3 writes it.
+    public var etag: String
+
+    public init(key: String, size: Int, lastModified: Date, etag: String) {
+        self.key = key
+        self.size = size
+        self.lastModified = lastModified
+        self.etag = etag
+    }
+}
+
+/// The S3 buckets a Distributed Map reads items from (ItemReader) and writes results to
+/// (ResultWriter), injected so that the engine itself reads and writes nothing. A failure is
+/// thrown as any error; the engine reports it as `States.ItemReaderFailed` or
+/// `States.ResultWriterFailed`.
+public protocol ObjectStore: Sendable {
+    func getObject(bucket: String, key: String) async throws -> [UInt8]
+    /// Every object whose key starts with `prefix`, in key order.
+    func listObjects(bucket: String, prefix: String) async throws -> [StoredObject]
+    func putObject(bucket: String, key: String, bytes: [UInt8]) async throws
+}

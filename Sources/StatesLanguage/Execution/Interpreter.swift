@@ -92,12 +92,14 @@ public struct ExecutionEnvironment: Sendable {
     public var random: @Sendable () -> UInt64
     /// How many Map iterations run at once when the definition sets no limit.
     public var defaultMapConcurrency: Int
+    /// The buckets of ItemReader and ResultWriter; without one, a Map that names a bucket fails.
+    public var objects: (any ObjectStore)?
 
     public init(
         clock: any ExecutionClock = SystemClock(), tasks: any TaskExecutor = NoTaskExecutor(),
         observer: (any ExecutionObserver)? = nil, recordHistory: Bool = true,
         random: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) },
-        defaultMapConcurrency: Int = 40
+        defaultMapConcurrency: Int = 40, objects: (any ObjectStore)? = nil
     ) {
         self.clock = clock
         self.tasks = tasks
@@ -105,6 +107,7 @@ public struct ExecutionEnvironment: Sendable {
         self.recordHistory = recordHistory
         self.random = random
         self.defaultMapConcurrency = defaultMapConcurrency
+        self.objects = objects
     }
 }
 

@@ -9,7 +9,7 @@ extension ExecutionRun {
     {
         var states = JSONObject()
         states["input"] = input
-        states["context"] = context(state: state.name, enteredAt: enteredAt, frame: frame, retryCount: retryCount)
+        states["context"] = context(state: state, enteredAt: enteredAt, frame: frame, retryCount: retryCount)
         return JSONataScope(states: states, variables: variables, random: env.random, now: env.clock.now())
     }
 
@@ -41,8 +41,29 @@ extension ExecutionRun {
         _ state: State, _ spec: JSONataSpec, input raw: JSON, variables: inout [String: JSON], frame: Frame
     ) throws(ExecutionError) -> (JSON, Int?) {
         let enteredAt = env.clock.now()
-        emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
+        let entered = emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
         let scope = jsonataScope(state, input: raw, variables: variables, frame: frame, enteredAt: enteredAt, retryCount: 0)
+        if case .fail = state.kind {
+            let error: String?
+            let cause: String?
+            do {
+                error = try spec.error.map { (t) throws(ExecutionError) in try failText(t, "Error", scope, state) }
+                cause = try spec.cause.map { (t) throws(ExecutionError) in try failText(t, "Cause", scope, state) }
+            } catch {
+                throw attributed(error, to: state, entered: entered)
+            }
+            throw ExecutionError(error ?? "", cause ?? ExecutionError.absentCause)
+        }
+        do {
+            return try jsonataImmediateBody(state, spec, raw: raw, scope: scope, variables: &variables)
+        } catch {
+            throw attributed(error, to: state, entered: entered)
+        }
+    }
+
+    private func jsonataImmediateBody(
+        _ state: State, _ spec: JSONataSpec, raw: JSON, scope: JSONataScope, variables: inout [String: JSON]
+    ) throws(ExecutionError) -> (JSON, Int?) {
         switch state.kind {
         case .choice(_, let defaultIndex):
             for rule in spec.rules {
@@ -66,11 +87,6 @@ extension ExecutionRun {
                 output: spec.output, assign: spec.assign, fallback: raw, scope: scope, state: state, variables: &variables)
             emitExited(state, output)
             return (output, defaultIndex)
-
-        case .fail:
-            let error = try spec.error.map { (t) throws(ExecutionError) in try failText(t, "Error", scope, state) }
-            let cause = try spec.cause.map { (t) throws(ExecutionError) in try failText(t, "Cause", scope, state) }
-            throw ExecutionError(error ?? "", cause ?? ExecutionError.absentCause)
 
         default:
             let output = try jsonataFinish(
@@ -108,25 +124,13 @@ extension ExecutionRun {
     ) async throws(ExecutionError) -> (JSON, Int?) {
         if state.isImmediate { return try runJSONataImmediate(state, spec, input: raw, variables: &variables, frame: frame) }
         let enteredAt = env.clock.now()
-        emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
+        let entered = emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
         if case .wait = state.kind {
-            let scope = jsonataScope(state, input: raw, variables: variables, frame: frame, enteredAt: enteredAt, retryCount: 0)
-            var seconds: Double = 0
-            if let t = spec.seconds {
-                seconds = Double(try jsonataInteger(t, "Seconds", scope, state, minimum: 0) ?? 0)
-            } else if let t = spec.timestamp {
-                let v = try t.evaluate(in: scope, field: "Timestamp", state: state.name)
-                guard let s = v.stringValue, let d = ISO8601.parse(s) else {
-                    throw ExecutionError.queryEvaluationError(
-                        "An error occurred while executing the state '\(state.name)'. The Timestamp field does not hold a valid ISO-8601 extended offset date-time format string: \(v.serialized)")
-                }
-                seconds = max(0, d.timeIntervalSince(env.clock.now()))
+            do {
+                return try await jsonataWait(state, spec, raw: raw, variables: &variables, frame: frame, enteredAt: enteredAt)
+            } catch {
+                throw attributed(error, to: state, entered: entered)
             }
-            try await sleep(seconds: seconds)
-            let output = try jsonataFinish(
-                output: spec.output, assign: spec.assign, fallback: raw, scope: scope, state: state, variables: &variables)
-            emitExited(state, output)
-            return (output, state.next)
         }
 
         var retryCounts = [Int](repeating: 0, count: state.retriers.count)
@@ -145,6 +149,7 @@ extension ExecutionRun {
                 emitExited(state, output)
                 return (output, state.next)
             } catch {
+                let error = attributed(error, to: state, entered: entered)
                 if error.isUncatchable { throw error }
                 if try await retryAfterBackoff(state, error, &retryCounts) {
                     attempt += 1
@@ -166,6 +171,29 @@ extension ExecutionRun {
         }
     }
 
+    /// A JSONata Wait state: its Seconds or Timestamp, then Output and Assign.
+    private func jsonataWait(
+        _ state: State, _ spec: JSONataSpec, raw: JSON, variables: inout [String: JSON], frame: Frame, enteredAt: Date
+    ) async throws(ExecutionError) -> (JSON, Int?) {
+        let scope = jsonataScope(state, input: raw, variables: variables, frame: frame, enteredAt: enteredAt, retryCount: 0)
+        var seconds: Double = 0
+        if let t = spec.seconds {
+            seconds = Double(try jsonataInteger(t, "Seconds", scope, state, minimum: 0) ?? 0)
+        } else if let t = spec.timestamp {
+            let v = try t.evaluate(in: scope, field: "Timestamp", state: state.name)
+            guard let s = v.stringValue, let d = ISO8601.parse(s) else {
+                throw ExecutionError.queryEvaluationError(
+                    "An error occurred while executing the state '\(state.name)'. The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: \(v.stringValue ?? v.serialized)")
+            }
+            seconds = max(0, d.timeIntervalSince(env.clock.now()))
+        }
+        try await sleep(seconds: seconds)
+        let output = try jsonataFinish(
+            output: spec.output, assign: spec.assign, fallback: raw, scope: scope, state: state, variables: &variables)
+        emitExited(state, output)
+        return (output, state.next)
+    }
+
     private func jsonataWork(
         _ state: State, _ spec: JSONataSpec, raw: JSON, scope: JSONataScope, variables: [String: JSON], frame: Frame, attempt: Int
     ) async throws(ExecutionError) -> JSON {
@@ -181,10 +209,22 @@ extension ExecutionRun {
             let arguments = try spec.arguments?.evaluate(in: scope, field: "Arguments", state: state.name) ?? raw
             return try await runBranches(state, branches, input: arguments, variables: variables, frame: frame)
         case .map(let map):
-            let itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? raw
+            // Without Items, a Map iterates over its Arguments (when it has them) or its input.
+            let fields = FieldScope.jsonata(scope)
+            let arguments = try spec.arguments?.evaluate(in: scope, field: "Arguments", state: state.name) ?? raw
+            let itemsValue: JSON
+            if let reader = map.itemReader {
+                itemsValue = .array(try await readItems(reader, fields, state: state))
+            } else {
+                itemsValue = try spec.items?.evaluate(in: scope, field: "Items", state: state.name) ?? arguments
+            }
             guard case .array(let items) = itemsValue else {
+                if let text = spec.items?.expressionText {
+                    throw ExecutionError.queryEvaluationError(
+                        "An error occurred while executing the state '\(state.name)'. The JSONata expression '\(text)' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '\(itemsValue.typeName)' for value: \(itemsValue.serialized)")
+                }
                 throw ExecutionError.queryEvaluationError(
-                    "An error occurred while executing the state '\(state.name)'. The Items field must evaluate to a JSON array, but was \(itemsValue.typeName): \(itemsValue.serialized)")
+                    "An error occurred while executing the state '\(state.name)'. Map state input must be an array but was: \(itemsValue.serialized)")
             }
             let toleratedCount = try jsonataInteger(spec.toleratedFailureCount, "ToleratedFailureCount", scope, state, minimum: 0)
             var toleratedPercentage: Double?
@@ -212,9 +252,8 @@ extension ExecutionRun {
                 }
             }
             return try await runMapIterations(
-                state, map.processor, processorWaits: map.processorWaits, items: items, inputs: inputs,
-                toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage, limit: limit, variables: variables,
-                frame: frame)
+                state, map, items: items, inputs: inputs, toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage,
+                limit: limit, variables: variables, frame: frame, fields: fields)
         default:
             return raw
         }

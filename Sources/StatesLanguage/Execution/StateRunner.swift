@@ -7,33 +7,52 @@ extension ExecutionRun {
     ) async throws(ExecutionError) -> (JSON, Int?) {
         if state.isImmediate { return try runImmediateState(state, input: raw, variables: &variables, frame: frame) }
         if let spec = state.jsonata { return try await runJSONataState(state, spec, input: raw, variables: &variables, frame: frame) }
-        var scope = enter(state, raw, variables: variables, frame: frame)
+        var (scope, entered) = enter(state, raw, variables: variables, frame: frame)
         switch state.kind {
         case .wait(let spec):
-            let effective = try applyInputPath(state, raw, scope)
-            scope.input = effective
-            let seconds = try waitSeconds(spec, state: state, scope: scope)
-            try await sleep(seconds: seconds)
-            try assign(state.assign, result: effective, scope: scope, variables: &variables)
-            let output = try applyOutputPath(state, effective, scope)
-            emitExited(state, output)
-            return (output, state.next)
+            do {
+                let effective = try applyInputPath(state, raw, scope)
+                scope.input = effective
+                let seconds = try waitSeconds(spec, state: state, scope: scope)
+                try await sleep(seconds: seconds)
+                try assign(state.assign, result: effective, scope: scope, variables: &variables)
+                let output = try applyOutputPath(state, effective, scope)
+                emitExited(state, output)
+                return (output, state.next)
+            } catch {
+                throw attributed(error, to: state, entered: entered)
+            }
 
         case .task, .parallel, .map:
-            return try await runWithRetryAndCatch(state, raw: raw, scope: scope, variables: &variables, frame: frame)
+            return try await runWithRetryAndCatch(state, raw: raw, scope: scope, entered: entered, variables: &variables, frame: frame)
 
         case .pass, .choice, .succeed, .fail:
             return try runImmediateState(state, input: raw, variables: &variables, frame: frame)
         }
     }
 
-    /// Records the state's entry and builds the scope its expressions see.
-    func enter(_ state: State, _ raw: JSON, variables: [String: JSON], frame: Frame) -> EvaluationScope {
+    /// Records the state's entry and builds the scope its expressions see; also returns the id of
+    /// the entry event, which AWS names in the causes of the state's runtime errors.
+    func enter(_ state: State, _ raw: JSON, variables: [String: JSON], frame: Frame) -> (EvaluationScope, Int) {
         let enteredAt = env.clock.now()
-        emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
+        let entered = emit(.entered(state.kind), state: state.name, input: raw, at: enteredAt)
         var scope = EvaluationScope(input: raw, context: .null, variables: variables, random: env.random)
-        if state.readsContext { scope.context = context(state: state.name, enteredAt: enteredAt, frame: frame, retryCount: 0) }
-        return scope
+        if state.readsContext { scope.context = context(state: state, enteredAt: enteredAt, frame: frame, retryCount: 0) }
+        return (scope, entered)
+    }
+
+    /// An error of the state's own data processing, worded as AWS words it: "An error occurred
+    /// while executing the state 'NAME' (entered at the event id #N). ...". Errors a task, a
+    /// nested state or a Fail state chose pass unchanged.
+    func attributed(_ error: ExecutionError, to state: State, entered: Int) -> ExecutionError {
+        let head = "An error occurred while executing the state '\(state.name)'"
+        var e = error
+        if e.cause.hasPrefix(head + ". ") {
+            e.cause = "\(head) (entered at the event id #\(entered))." + e.cause.dropFirst(head.count + 1)
+        } else if e.error == "States.Runtime", e != .cancelled, !e.cause.hasPrefix("An error occurred while executing the state") {
+            e.cause = "\(head) (entered at the event id #\(entered)). \(e.cause)"
+        }
+        return e
     }
 
     /// Pass, Choice, Succeed and Fail never wait, so they run without suspending.
@@ -41,7 +60,30 @@ extension ExecutionRun {
         _ state: State, input raw: JSON, variables: inout [String: JSON], frame: Frame
     ) throws(ExecutionError) -> (JSON, Int?) {
         if let spec = state.jsonata { return try runJSONataImmediate(state, spec, input: raw, variables: &variables, frame: frame) }
-        var scope = enter(state, raw, variables: variables, frame: frame)
+        let (scope, entered) = enter(state, raw, variables: variables, frame: frame)
+        if case .fail(let spec) = state.kind {
+            // The error a Fail state names is its own; only a path that fails is a runtime error.
+            let error: String?
+            let cause: String?
+            do {
+                error = try failField(spec.error, field: "ErrorPath", state: state, scope: scope)
+                cause = try failField(spec.cause, field: "CausePath", state: state, scope: scope)
+            } catch {
+                throw attributed(error, to: state, entered: entered)
+            }
+            throw ExecutionError(error ?? "", cause ?? ExecutionError.absentCause)
+        }
+        do {
+            return try runImmediateBody(state, raw: raw, scope: scope, variables: &variables)
+        } catch {
+            throw attributed(error, to: state, entered: entered)
+        }
+    }
+
+    private func runImmediateBody(
+        _ state: State, raw: JSON, scope entered: EvaluationScope, variables: inout [String: JSON]
+    ) throws(ExecutionError) -> (JSON, Int?) {
+        var scope = entered
         switch state.kind {
         case .pass(let result):
             let effective = try applyInputPath(state, raw, scope)
@@ -87,12 +129,7 @@ extension ExecutionRun {
             emitExited(state, output)
             return (output, nil)
 
-        case .fail(let spec):
-            let error = try failField(spec.error, field: "ErrorPath", state: state, scope: scope)
-            let cause = try failField(spec.cause, field: "CausePath", state: state, scope: scope)
-            throw ExecutionError(error ?? "", cause ?? ExecutionError.absentCause)
-
-        case .wait, .task, .parallel, .map:
+        case .fail, .wait, .task, .parallel, .map:
             throw ExecutionError.runtime("state '\(state.name)' cannot run without waiting")
         }
     }
@@ -159,7 +196,8 @@ extension ExecutionRun {
         for (k, v) in values.pairs { variables[k] = v }
     }
 
-    func context(state: String, enteredAt: Date, frame: Frame, retryCount: Int) -> JSON {
+    func context(state task: State, enteredAt: Date, frame: Frame, retryCount: Int) -> JSON {
+        let state = task.name
         var execution = JSONObject()
         execution["Id"] = .string(interpreter.identity.executionID)
         execution["Input"] = executionInput
@@ -181,6 +219,11 @@ extension ExecutionRun {
         if let item = frame.mapItem {
             ctx["Map"] = ["Item": .object(JSONObject([("Index", .int(item.index)), ("Value", item.value)]))]
         }
+        // A callback task hands its token to whoever answers for it (SendTaskSuccess on AWS).
+        if case .task(let spec) = task.kind, spec.resource.hasSuffix(".waitForTaskToken") {
+            let token = "\(interpreter.identity.executionID)\(frame.path)/\(state)#\(retryCount)"
+            ctx["Task"] = ["Token": .string(token)]
+        }
         return .object(ctx)
     }
 
@@ -194,9 +237,13 @@ extension ExecutionRun {
                 throw ExecutionError.runtime(
                     "An error occurred while executing the state '\(state.name)'. Invalid path '\(p)' : No results for path: \(bracketed(p))")
             }
-            guard let n = v.intValue, n >= 0 else {
+            guard let n = Self.wholeNumber(v) else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The SecondsPath parameter does not reference a valid integer value: '\(v.serialized)'")
+                    "An error occurred while executing the state '\(state.name)'. The SecondsPath parameter cannot be parsed as a long value: \(p) == \(v.stringValue ?? v.serialized)")
+            }
+            guard n >= 0 else {
+                throw ExecutionError.runtime(
+                    "An error occurred while executing the state '\(state.name)'. The SecondsPath parameter references a negative value: \(p) == \(n)")
             }
             return Double(n)
         case .timestamp(let t):
@@ -211,10 +258,16 @@ extension ExecutionRun {
             }
             guard let s = v.stringValue, let d = ISO8601.parse(s) else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: \(v.serialized)")
+                    "An error occurred while executing the state '\(state.name)'. The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: \(p) == \(v.stringValue ?? v.serialized)")
             }
             return max(0, d.timeIntervalSince(env.clock.now()))
         }
+    }
+
+    /// An integer as a long value: `3` or `3.0`, not `1.5` or `"3"`.
+    static func wholeNumber(_ v: JSON) -> Int? {
+        guard v.isNumber else { return nil }
+        return v.intValue
     }
 
     func failField(

@@ -4,14 +4,14 @@ extension ExecutionRun {
     /// Task, Parallel and Map: input processing, the work, result processing, all under the
     /// state's Retry and Catch.
     func runWithRetryAndCatch(
-        _ state: State, raw: JSON, scope initial: EvaluationScope, variables: inout [String: JSON], frame: Frame
+        _ state: State, raw: JSON, scope initial: EvaluationScope, entered: Int, variables: inout [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> (JSON, Int?) {
         var retryCounts = [Int](repeating: 0, count: state.retriers.count)
         var attempt = 0
         while true {
             var scope = initial
             if attempt > 0 && state.readsContext {
-                scope.context = context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt)
+                scope.context = context(state: state, enteredAt: env.clock.now(), frame: frame, retryCount: attempt)
             }
             do {
                 let effective = try applyInputPath(state, raw, scope)
@@ -29,6 +29,7 @@ extension ExecutionRun {
                 emitExited(state, output)
                 return (output, state.next)
             } catch {
+                let error = attributed(error, to: state, entered: entered)
                 if error.isUncatchable { throw error }
                 if try await retryAfterBackoff(state, error, &retryCounts) {
                     attempt += 1
@@ -116,7 +117,7 @@ extension ExecutionRun {
             heartbeatSeconds: heartbeat, stateName: state.name, executionID: interpreter.identity.executionID,
             key: "\(frame.path)/\(state.name)#\(attempt)", attempt: attempt,
             context: ctx.isNull
-                ? context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: attempt) : ctx)
+                ? context(state: state, enteredAt: env.clock.now(), frame: frame, retryCount: attempt) : ctx)
         emit(.taskScheduled, state: state.name, input: parameters, resource: spec.resource)
         emit(.taskStarted, state: state.name, resource: spec.resource)
         let executor = env.tasks
@@ -152,18 +153,29 @@ extension ExecutionRun {
         return nil
     }
 
-    /// A non-negative count from a literal or a path (ToleratedFailureCount).
+    /// A non-negative count from a literal or a path (ToleratedFailureCount), refused in AWS's words.
     func count(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
         switch source {
         case nil, .intrinsic?: return nil
         case .literal(let n)?: return n
         case .path(let p)?:
-            guard let v = p.evaluate(in: scope).flatMap(Self.numeric), let n = v.intValue, n >= 0 else {
+            let value = p.evaluate(in: scope)
+            guard let n = value.flatMap(Self.numeric)?.intValue else {
+                throw Self.notANumber(value, field: field, path: p, kind: "integer", state: state)
+            }
+            guard n >= 0 else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The value of the field '\(field)' must be a non-negative integer")
+                    "An error occurred while executing the state '\(state.name)'. \(field.dropLast(4)) cannot be negative.")
             }
             return n
         }
+    }
+
+    /// `The MaxConcurrencyPath field refers to value "x" which is not a valid integer: $.path`.
+    static func notANumber(_ value: JSON?, field: String, path: JSONPath, kind: String, state: State) -> ExecutionError {
+        let shown = value.map { $0.stringValue ?? $0.serialized } ?? "null"
+        return ExecutionError.runtime(
+            "An error occurred while executing the state '\(state.name)'. The \(field) field refers to value \"\(shown)\" which is not a valid \(kind): \(path)")
     }
 
     func seconds(_ source: ValueSource<Int>?, field: String, state: State, scope: EvaluationScope) throws(ExecutionError) -> Int? {
@@ -248,8 +260,11 @@ extension ExecutionRun {
     func runMap(
         _ state: State, _ spec: MapSpec, scope: EvaluationScope, variables: [String: JSON], frame: Frame
     ) async throws(ExecutionError) -> JSON {
+        let fields = FieldScope.jsonPath(scope)
         let itemsValue: JSON
-        if let p = spec.itemsPath {
+        if let reader = spec.itemReader {
+            itemsValue = .array(try await readItems(reader, fields, state: state))
+        } else if let p = spec.itemsPath {
             guard let v = p.evaluate(in: scope) else {
                 throw ExecutionError.runtime(
                     "An error occurred while executing the state '\(state.name)'. Invalid path '\(p)' : No results for path: \(bracketed(p))")
@@ -268,9 +283,13 @@ extension ExecutionRun {
         case nil, .intrinsic?: break
         case .literal(let d)?: toleratedPercentage = d
         case .path(let p)?:
-            guard let d = p.evaluate(in: scope).flatMap(Self.numeric)?.doubleValue, d >= 0, d <= 100 else {
+            let value = p.evaluate(in: scope)
+            guard let d = value.flatMap(Self.numeric)?.doubleValue else {
+                throw Self.notANumber(value, field: "ToleratedFailurePercentagePath", path: p, kind: "float", state: state)
+            }
+            guard d >= 0, d <= 100 else {
                 throw ExecutionError.runtime(
-                    "An error occurred while executing the state '\(state.name)'. The value of the field 'ToleratedFailurePercentagePath' must be a number between 0 and 100")
+                    "An error occurred while executing the state '\(state.name)'. ToleratedFailurePercentage must be between 0 and 100.")
             }
             toleratedPercentage = d
         }
@@ -281,9 +300,13 @@ extension ExecutionRun {
             case .literal(let n): limit = n
             case .intrinsic: break
             case .path(let p):
-                guard let n = p.evaluate(in: scope).flatMap(Self.numeric)?.intValue, n >= 0 else {
+                let value = p.evaluate(in: scope)
+                guard let n = value.flatMap(Self.numeric)?.intValue else {
+                    throw Self.notANumber(value, field: "MaxConcurrencyPath", path: p, kind: "integer", state: state)
+                }
+                guard n >= 0 else {
                     throw ExecutionError.runtime(
-                        "An error occurred while executing the state '\(state.name)'. The value of the field 'MaxConcurrencyPath' must be a non-negative integer")
+                        "An error occurred while executing the state '\(state.name)'. MaxConcurrency cannot be negative.")
                 }
                 if n > 0 { limit = n }
             }
@@ -304,72 +327,82 @@ extension ExecutionRun {
         }
 
         return try await runMapIterations(
-            state, spec.processor, processorWaits: spec.processorWaits, items: items, inputs: iterationInputs,
-            toleratedCount: toleratedCount, toleratedPercentage: toleratedPercentage, limit: limit, variables: variables,
-            frame: frame)
+            state, spec, items: items, inputs: iterationInputs, toleratedCount: toleratedCount,
+            toleratedPercentage: toleratedPercentage, limit: limit, variables: variables, frame: frame, fields: fields)
     }
 
-    /// Runs a Map state's iterations (after `mapStateStarted`), within its concurrency limit and
-    /// failure tolerance.
+    /// Runs a Map state's iterations (after `mapStateStarted`), batched when it has an ItemBatcher,
+    /// within its concurrency limit and failure tolerance, and exports or shapes the results when it
+    /// has a ResultWriter.
     func runMapIterations(
-        _ state: State, _ processor: StateMachine, processorWaits: Bool, items: [JSON], inputs: [JSON], toleratedCount: Int?,
-        toleratedPercentage: Double?, limit: Int, variables: [String: JSON], frame: Frame
+        _ state: State, _ spec: MapSpec, items: [JSON], inputs: [JSON], toleratedCount: Int?, toleratedPercentage: Double?,
+        limit: Int, variables: [String: JSON], frame: Frame, fields: FieldScope
     ) async throws(ExecutionError) -> JSON {
+        var items = items
+        var inputs = inputs
+        // With batches, a failed iteration counts as many failures as it held items.
+        var weights: [Int]?
+        if let batcher = spec.itemBatcher {
+            let (batches, sizes) = try batch(inputs, batcher, fields, state: state)
+            items = batches
+            inputs = batches
+            weights = sizes
+        }
+        let processor = spec.processor
         let tolerant = toleratedCount != nil || toleratedPercentage != nil
-        let runOne: @Sendable (Int) async -> Result<JSON, ExecutionError> = { [self] i in
+        let runOne: @Sendable (Int) async -> IterationOutcome = { [self, items, inputs] i in
             let itemFrame = Frame(path: "\(frame.path)/\(state.name)[\(i)]", mapItem: (i, items[i]), topLevel: false)
             var vars = variables
+            let started = env.clock.now()
             emit(.mapIterationStarted, state: state.name, index: i)
             do throws(ExecutionError) {
                 let out = try await runMachine(processor, from: processor.startIndex, input: inputs[i], variables: &vars, frame: itemFrame)
                 emit(.mapIterationSucceeded, state: state.name, index: i)
-                return .success(out)
+                return IterationOutcome(result: .success(out), started: started, stopped: env.clock.now())
             } catch {
                 emit(.mapIterationFailed, state: state.name, error: error.error, cause: error.cause, index: i)
-                return .failure(error)
+                return IterationOutcome(result: .failure(error), started: started, stopped: env.clock.now())
             }
         }
 
-        var results = [Result<JSON, ExecutionError>?](repeating: nil, count: items.count)
+        var results = [IterationOutcome?](repeating: nil, count: inputs.count)
+        let total = weights?.reduce(0, +) ?? inputs.count
         var failures = 0
         var firstFailure: ExecutionError?
+        func record(_ i: Int, _ outcome: IterationOutcome) {
+            results[i] = outcome
+            if case .failure(let e) = outcome.result {
+                failures += weights?[i] ?? 1
+                if firstFailure == nil { firstFailure = e }
+            }
+        }
         func exceeded() -> Bool {
             guard tolerant else { return failures > 0 }
             if let c = toleratedCount, failures > c { return true }
-            if let p = toleratedPercentage, items.count > 0, Double(failures) * 100 / Double(items.count) > p { return true }
-            if toleratedCount == nil && toleratedPercentage == nil { return failures > 0 }
+            if let p = toleratedPercentage, total > 0, Double(failures) * 100 / Double(total) > p { return true }
             return false
         }
-        if !processorWaits || limit == 1 {
-            for i in items.indices {
-                let r = await runOne(i)
-                results[i] = r
-                if case .failure(let e) = r {
-                    failures += 1
-                    if firstFailure == nil { firstFailure = e }
-                    if exceeded() { break }
-                }
+        if !spec.processorWaits || limit == 1 {
+            for i in inputs.indices {
+                record(i, await runOne(i))
+                if exceeded() { break }
             }
         } else {
             let width = max(1, limit)
-            await withTaskGroup(of: (Int, Result<JSON, ExecutionError>).self) { group in
+            await withTaskGroup(of: (Int, IterationOutcome).self) { group in
                 var nextIndex = 0
-                while nextIndex < items.count && nextIndex < width {
+                while nextIndex < inputs.count && nextIndex < width {
                     let i = nextIndex
                     group.addTask { (i, await runOne(i)) }
                     nextIndex += 1
                 }
-                for await (i, r) in group {
-                    results[i] = r
-                    if case .failure(let e) = r {
-                        failures += 1
-                        if firstFailure == nil { firstFailure = e }
-                        if exceeded() {
-                            group.cancelAll()
-                            break
-                        }
+                for await (i, outcome) in group {
+                    record(i, outcome)
+                    if exceeded() {
+                        group.cancelAll()
+                        break
                     }
-                    if nextIndex < items.count {
+                    if nextIndex < inputs.count {
                         let j = nextIndex
                         group.addTask { (j, await runOne(j)) }
                         nextIndex += 1
@@ -377,26 +410,30 @@ extension ExecutionRun {
                 }
             }
         }
+        var failure: ExecutionError?
         if exceeded(), let e = firstFailure {
-            if tolerant {
-                let err = ExecutionError.exceedToleratedFailureThreshold(
-                    "The specified tolerated failure threshold was exceeded")
-                emit(.mapStateFailed, state: state.name, error: err.error, cause: err.cause)
-                throw err
-            }
-            emit(.mapStateFailed, state: state.name, error: e.error, cause: e.cause)
-            throw e
+            failure = tolerant ? .exceedToleratedFailureThreshold("The specified tolerated failure threshold was exceeded") : e
         }
+        // Results are exported even when the Map fails, as AWS does.
+        var written: JSON?
+        if let writer = spec.resultWriter {
+            written = try await writeResults(writer, fields, state: state, label: spec.label, inputs: inputs, outcomes: results)
+        }
+        if let failure {
+            emit(.mapStateFailed, state: state.name, error: failure.error, cause: failure.cause)
+            throw failure
+        }
+        emit(.mapStateSucceeded, state: state.name)
+        if let written { return written }
         var outputs: [JSON] = []
-        outputs.reserveCapacity(items.count)
+        outputs.reserveCapacity(results.count)
         for r in results {
-            switch r {
+            switch r?.result {
             case .success(let v)?: outputs.append(v)
             case .failure(let e)?: outputs.append(.object(JSONObject([("Error", .string(e.error)), ("Cause", .string(e.cause))])))
             case nil: outputs.append(.null)
             }
         }
-        emit(.mapStateSucceeded, state: state.name)
         return .array(outputs)
     }
 
@@ -404,7 +441,7 @@ extension ExecutionRun {
         var ctx: JSONObject
         if case .object(let o) = base {
             ctx = o
-        } else if case .object(let o) = context(state: state.name, enteredAt: env.clock.now(), frame: frame, retryCount: 0) {
+        } else if case .object(let o) = context(state: state, enteredAt: env.clock.now(), frame: frame, retryCount: 0) {
             ctx = o
         } else {
             ctx = JSONObject()

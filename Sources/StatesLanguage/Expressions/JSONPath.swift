@@ -325,7 +325,11 @@ struct PathParser {
         while let c = current {
             if c == "." {
                 pos += 1
-                if current == "." {
+                if current == "[" {
+                    // `.[0]` reads as `[0]`, as AWS's JSONPath implementation has it.
+                    steps.append(try parseBracket())
+                    try parseAfterBracket(into: &steps)
+                } else if current == "." {
                     pos += 1
                     if current == "[" {
                         steps.append(.scan(try parseBracket()))
@@ -349,11 +353,24 @@ struct PathParser {
                 }
             } else if c == "[" {
                 steps.append(try parseBracket())
+                try parseAfterBracket(into: &steps)
             } else {
                 throw fail("unexpected '\(c)' at offset \(pos)")
             }
         }
         return steps
+    }
+
+    /// A name or `*` right after `]` reads as if a "." came first (`$.a[0]b` is `$.a[0].b`), as
+    /// AWS's JSONPath implementation has it.
+    mutating func parseAfterBracket(into steps: inout [PathStep]) throws(PathSyntaxError) {
+        guard let c = current, c != ".", c != "[" else { return }
+        if c == "*" {
+            pos += 1
+            steps.append(.wildcard)
+        } else {
+            steps.append(.member(try parseName()))
+        }
     }
 
     mutating func parseName() throws(PathSyntaxError) -> String {

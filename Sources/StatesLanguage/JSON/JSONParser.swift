@@ -92,6 +92,10 @@ public struct JSONParser {
             }
             let keyLocation = location
             let key = try parseString()
+            // AWS refuses a definition whose object names a key twice; so do documents here.
+            if recording && object.position(of: key) != nil {
+                throw JSONSyntaxError(message: "duplicate key \"\(key)\" in an object", location: keyLocation)
+            }
             skipWhitespace()
             guard peek(UInt8(ascii: ":")) else { throw error("expected ':' after the key \"\(key)\"") }
             pos += 1

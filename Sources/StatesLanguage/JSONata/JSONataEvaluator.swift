@@ -489,10 +489,7 @@ final class JSONataEvaluator {
             }
         }
         guard case .function(let f)? = proc else {
-            var name = ""
-            if case .variable(let n) = procNode { name = "$" + n }
-            if case .path(let steps, _, _) = procNode, case .name(let n) = steps[0].node { name = n }
-            throw JSONataError("T1006", "Attempted to invoke a non-function\(name.isEmpty ? "" : ": \(name)")")
+            throw JSONataError("T1006", "Attempted to invoke a non-function")
         }
         if !placeholders.isEmpty {
             let bound: [JSONataValue??] = args.enumerated().map { i, v in placeholders.contains(i) ? nil : .some(v) }

@@ -65,35 +65,43 @@ public struct JSONataTemplate: Sendable {
         try Self.evaluate(root, scope, field: field, state: state)
     }
 
+    /// `field` grows with the members it descends into (`Output/result`), as AWS names the field
+    /// of a failing expression.
     private static func evaluate(_ node: Node, _ scope: JSONataScope, field: String, state: String) throws(ExecutionError) -> JSON {
         switch node {
         case .constant(let v): return v
         case .array(let items):
             var out: [JSON] = []
             out.reserveCapacity(items.count)
-            for i in items { out.append(try evaluate(i, scope, field: field, state: state)) }
+            for (i, item) in items.enumerated() { out.append(try evaluate(item, scope, field: "\(field)/\(i)", state: state)) }
             return .array(out)
         case .object(let members):
             var out = JSONObject()
             out.reserveCapacity(members.count)
-            for (k, n) in members { out[k] = try evaluate(n, scope, field: field, state: state) }
+            for (k, n) in members { out[k] = try evaluate(n, scope, field: "\(field)/\(k)", state: state) }
             return .object(out)
         case .expression(let e):
             let value: JSONataValue?
+            let text = e.source.trimmingCharacters(in: .whitespacesAndNewlines)
             do { value = try scope.evaluate(e) } catch {
                 throw ExecutionError.queryEvaluationError(
-                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(e.source)' specified for the field '\(field)' threw an error during evaluation. \(error.code): \(error.message)")
+                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(text)' specified for the field '\(field)' threw an error during evaluation. \(error.code): \(error.message)")
             }
             guard let value else {
                 throw ExecutionError.queryEvaluationError(
-                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(e.source)' specified for the field '\(field)' returned nothing (undefined).")
+                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(text)' specified for the field '\(field)' returned nothing (undefined).")
             }
             guard let json = value.toJSON() else {
                 throw ExecutionError.queryEvaluationError(
-                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(e.source)' specified for the field '\(field)' returned an unsupported result type.")
+                    "An error occurred while executing the state '\(state)'. The JSONata expression '\(text)' specified for the field '\(field)' returned an unsupported result type.")
             }
             return json
         }
+    }
+
+    /// The expression's text without its delimiters and surrounding blanks, when the template is one.
+    var expressionText: String? {
+        expression?.source.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -154,6 +154,53 @@ public struct MapSpec: Sendable {
     /// Whether the processor contains states that wait on the outside world (Task, Wait, or
     /// nested Map/Parallel holding them): only then do iterations run concurrently.
     public var processorWaits: Bool
+    /// A Distributed Map's item source, batching and result export.
+    public var itemReader: ItemReaderSpec? = nil
+    public var itemBatcher: ItemBatcherSpec? = nil
+    public var resultWriter: ResultWriterSpec? = nil
+    /// The Map Run's label; the state's name when absent.
+    public var label: String? = nil
+}
+
+/// A field as the state's query language computes it: a constant, a JSONPath payload template,
+/// a JSONPath `*Path` field, or a JSONata template.
+public enum FieldValue: Sendable {
+    case constant(JSON)
+    case template(PayloadTemplate)
+    case path(JSONPath)
+    case jsonata(JSONataTemplate)
+}
+
+/// `ItemReader`: an S3 object (or a listing) whose items the Map iterates over.
+public struct ItemReaderSpec: Sendable {
+    /// `arn:aws:states:::s3:getObject` or `arn:aws:states:::s3:listObjectsV2`.
+    public var resource: String
+    /// Parameters (JSONPath) or Arguments (JSONata): `{"Bucket", "Key"}` or `{"Bucket", "Prefix"}`.
+    public var parameters: FieldValue?
+    /// ReaderConfig.InputType: JSON (the default), JSONL, CSV or MANIFEST.
+    public var inputType: String
+    public var csvHeaderLocation: String?
+    public var csvHeaders: [String]?
+    public var csvDelimiter: String?
+    /// ReaderConfig.MaxItems (or MaxItemsPath); 0 means no limit.
+    public var maxItems: FieldValue?
+}
+
+/// `ItemBatcher`: iterations receive `{"BatchInput": ..., "Items": [...]}`.
+public struct ItemBatcherSpec: Sendable {
+    public var maxItemsPerBatch: FieldValue?
+    public var maxInputBytesPerBatch: FieldValue?
+    public var batchInput: FieldValue?
+}
+
+/// `ResultWriter`: results exported to a bucket (Resource and Parameters) and/or shaped by WriterConfig.
+public struct ResultWriterSpec: Sendable {
+    public var resource: String?
+    public var parameters: FieldValue?
+    /// WriterConfig.Transformation: NONE, COMPACT or FLATTEN.
+    public var transformation: String?
+    /// WriterConfig.OutputType: JSON or JSONL.
+    public var outputType: String?
 }
 
 public struct Retrier: Sendable {

@@ -261,10 +261,55 @@ private struct StateCompiler {
         } else if let p = fields["ToleratedFailurePercentagePath"]?.stringValue {
             percentage = .path(try jsonPath(p, field: "ToleratedFailurePercentagePath"))
         }
-        return MapSpec(
+        var spec = MapSpec(
             processor: processor, itemsPath: itemsPath, itemSelector: selector, maxConcurrency: maxConcurrency,
             toleratedFailureCount: try valueSource("ToleratedFailureCount", "ToleratedFailureCountPath"),
             toleratedFailurePercentage: percentage, processorWaits: processor.waitsOnTheWorld)
+        try distributedFields(into: &spec)
+        return spec
+    }
+
+    /// ItemReader, ItemBatcher, ResultWriter and Label, in the state's query language.
+    mutating func distributedFields(into spec: inout MapSpec) throws(DefinitionError) {
+        spec.label = fields["Label"]?.stringValue
+        let arguments = isJSONata ? "Arguments" : "Parameters"
+        if case .object(let reader)? = fields["ItemReader"] {
+            guard let resource = reader["Resource"]?.stringValue else { throw fail("ItemReader needs a Resource", "ItemReader") }
+            let config = reader["ReaderConfig"]?.objectValue ?? JSONObject()
+            spec.itemReader = ItemReaderSpec(
+                resource: resource, parameters: try field(reader, arguments, template: true, in: "ItemReader"),
+                inputType: config["InputType"]?.stringValue ?? "JSON", csvHeaderLocation: config["CSVHeaderLocation"]?.stringValue,
+                csvHeaders: config["CSVHeaders"]?.arrayValue?.compactMap(\.stringValue), csvDelimiter: config["CSVDelimiter"]?.stringValue,
+                maxItems: try field(config, "MaxItems", template: false, in: "ItemReader"))
+        }
+        if case .object(let batcher)? = fields["ItemBatcher"] {
+            spec.itemBatcher = ItemBatcherSpec(
+                maxItemsPerBatch: try field(batcher, "MaxItemsPerBatch", template: false, in: "ItemBatcher"),
+                maxInputBytesPerBatch: try field(batcher, "MaxInputBytesPerBatch", template: false, in: "ItemBatcher"),
+                batchInput: try field(batcher, "BatchInput", template: true, in: "ItemBatcher"))
+        }
+        if case .object(let writer)? = fields["ResultWriter"] {
+            let config = writer["WriterConfig"]?.objectValue
+            spec.resultWriter = ResultWriterSpec(
+                resource: writer["Resource"]?.stringValue, parameters: try field(writer, arguments, template: true, in: "ResultWriter"),
+                transformation: config?["Transformation"]?.stringValue, outputType: config?["OutputType"]?.stringValue)
+        }
+    }
+
+    /// A member of `object` as a ``FieldValue``: its `name` + "Path" form (JSONPath), a JSONata
+    /// template, a payload template (`template`) or a constant.
+    mutating func field(_ object: JSONObject, _ name: String, template: Bool, in owner: String) throws(DefinitionError) -> FieldValue? {
+        if isJSONata {
+            guard let v = object[name] else { return nil }
+            do { return .jsonata(try JSONataTemplate(v)) } catch {
+                throw fail("\(owner).\(name): invalid JSONata expression: \(error.message)", owner)
+            }
+        }
+        if let p = object[name + "Path"]?.stringValue { return .path(try jsonPath(p, field: owner)) }
+        guard let v = object[name] else { return nil }
+        guard template else { return .constant(v) }
+        if v.serialized.contains("$$") { readsContext = true }
+        do { return .template(try PayloadTemplate(v)) } catch { throw fail("\(owner).\(name): \(error.message)", owner) }
     }
 
     mutating func choice() throws(DefinitionError) -> State.Kind {
@@ -427,14 +472,16 @@ private struct StateCompiler {
             let processor = try StateMachineCompiler.compileMachine(
                 p, path: path + [.key(processorField)], jsonataByDefault: jsonataByDefault)
             spec.items = try jsonataTemplate("Items")
+            spec.arguments = try jsonataTemplate("Arguments")
             spec.itemSelector = try jsonataTemplate("ItemSelector")
             spec.maxConcurrency = try jsonataTemplate("MaxConcurrency")
             spec.toleratedFailureCount = try jsonataTemplate("ToleratedFailureCount")
             spec.toleratedFailurePercentage = try jsonataTemplate("ToleratedFailurePercentage")
-            kind = .map(
-                MapSpec(
-                    processor: processor, itemsPath: nil, itemSelector: nil, maxConcurrency: nil, toleratedFailureCount: nil,
-                    toleratedFailurePercentage: nil, processorWaits: processor.waitsOnTheWorld))
+            var mapSpec = MapSpec(
+                processor: processor, itemsPath: nil, itemSelector: nil, maxConcurrency: nil, toleratedFailureCount: nil,
+                toleratedFailurePercentage: nil, processorWaits: processor.waitsOnTheWorld)
+            try distributedFields(into: &mapSpec)
+            kind = .map(mapSpec)
         default: throw fail("unknown state type \"\(type)\"", "Type")
         }
         let retriers = try retriers()

@@ -8,6 +8,13 @@ public enum DefinitionValidator {
         return orderedByLocation(located)
     }
 
+    /// Every problem in a definition once its deploy-time placeholders are substituted; a Resource
+    /// that still holds a placeholder without a value is one diagnostic naming the key. The
+    /// diagnostics point into the text as written.
+    public static func validate(_ document: SourceDocument, substitutions: DefinitionSubstitutions) -> [Diagnostic] {
+        validate(substitutions.apply(to: document))
+    }
+
     /// Every problem in a state machine definition, without source locations, in the order found.
     public static func validate(_ definition: JSON) -> [Diagnostic] {
         var v = ValidationWalker()
@@ -229,7 +236,7 @@ struct ValidationWalker {
         "Map": [
             "ItemProcessor", "Iterator", "ItemsPath", "Items", "ItemSelector", "MaxConcurrency", "MaxConcurrencyPath",
             "ToleratedFailureCount", "ToleratedFailureCountPath", "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath", "ItemReader", "ItemBatcher", "ResultWriter", "Label",
+            "ToleratedFailurePercentagePath", "ItemReader", "ItemBatcher", "ResultWriter", "Label", "Arguments",
         ],
     ]
 
@@ -416,7 +423,9 @@ struct ValidationWalker {
         case nil:
             error("\(sn): missing required field \"Resource\"", path, key: true)
         case .string(let r)?:
-            if let p = resourceProblem(r) { error("\(sn): Resource \"\(r)\" \(p)", rp) }
+            if let p = placeholderProblem(r) ?? resourceProblem(Self.pseudoParameters.apply(to: r)) {
+                error("\(sn): Resource \"\(r)\" \(p)", rp)
+            }
         case let other?:
             error("\(sn): Resource must be a string, not \(article(other.typeName))", rp)
         }
@@ -432,6 +441,20 @@ struct ValidationWalker {
         }
     }
 
+    /// CloudFormation's pseudo parameters stand in for themselves when a Resource ARN is checked:
+    /// every deployment has their values.
+    static let pseudoParameters = DefinitionSubstitutions(DefinitionSubstitutions.pseudoParameters)
+
+    /// A Resource that still holds placeholders without a value (`${HelloFunctionArn}`) cannot be
+    /// checked or run: one problem naming each missing key. Nil when there is none.
+    private func placeholderProblem(_ r: String) -> String? {
+        let missing = DefinitionSubstitutions.keys(in: r).filter { DefinitionSubstitutions.pseudoParameters[$0] == nil }
+        guard let first = missing.first else { return nil }
+        let names = missing.map { "${\($0)}" }.joined(separator: ", ")
+        return "holds the placeholder\(missing.count == 1 ? "" : "s") \(names), which ha\(missing.count == 1 ? "s" : "ve") no value: "
+            + "give \(missing.count == 1 ? "it" : "them") in the workflow's substitutions in .stepgate/stepgate.yaml, or with --substitute \(first)=VALUE"
+    }
+
     /// stepgate's own task resources (design.md, "Task resources"); AWS would not know them.
     static let stepgateResources: Set<String> = ["stepgate:command", "stepgate:http", "stepgate:approval", "stepgate:comment"]
 
@@ -445,6 +468,9 @@ struct ValidationWalker {
         guard parts.count >= 6, parts[0] == "arn", !parts[1].isEmpty, !parts[2].isEmpty else {
             return "is not a valid resource ARN"
         }
+        if parts[2] == "lambda", parts.count >= 7, parts[5] == "function" {
+            return lambdaFunctionProblem(parts[6...])
+        }
         guard parts[2] == "states", parts[3].isEmpty, parts[4].isEmpty else { return nil }
         // An optimised service integration: arn:PARTITION:states:::SERVICE:ACTION[.sync|.waitForTaskToken][:2]
         let service = String(parts[5])
@@ -455,6 +481,21 @@ struct ValidationWalker {
         }
         guard !actions.contains(action) else { return nil }
         return "is not a recognised service integration (\(service) supports \(actions.sorted().joined(separator: ", ")); use arn:aws:states:::aws-sdk:\(service):\(action) for other API actions)"
+    }
+
+    /// A Lambda function ARN's tail: `NAME` or `NAME:QUALIFIER` (a version, an alias or `$LATEST`).
+    private func lambdaFunctionProblem(_ tail: ArraySlice<Substring>) -> String? {
+        func isName(_ s: Substring) -> Bool {
+            !s.isEmpty && s.count <= 128
+                && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
+        }
+        guard tail.count <= 2, let name = tail.first, isName(name) else {
+            return "is not a valid Lambda function ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:ALIAS])"
+        }
+        if tail.count == 2, let qualifier = tail.last, !(qualifier == "$LATEST" || isName(qualifier)) {
+            return "is not a valid Lambda function ARN: the qualifier after the function name must be a version, an alias or $LATEST"
+        }
+        return nil
     }
 
     private mutating func checkSecondsPair(_ state: JSONObject, _ field: String, at path: [PathComponent], sn: String, ql: QueryLanguage) {
@@ -740,12 +781,27 @@ struct ValidationWalker {
             let pf = f + "Path"
             if let v = state[pf], ql == .jsonPath {
                 checkDynamicValue(v, at: path + [.key(pf)], what: "\(sn): \(pf)")
+                if let call = v.stringValue, ValidationIntrinsicSyntax.looksLikeCall(call),
+                    ValidationIntrinsicSyntax.problem(in: call) == nil,
+                    let name = call.split(separator: "(", maxSplits: 1).first.map({ String($0.filter { !$0.isWhitespace }) }),
+                    !Self.stringIntrinsics.contains(name)
+                {
+                    error(
+                        "\(sn): \(pf) cannot call \(name): only intrinsic functions that return a string are allowed here (\(Self.stringIntrinsics.sorted().joined(separator: ", ")))",
+                        path + [.key(pf)])
+                }
             }
             if state[f] != nil && state[pf] != nil {
                 error("\(sn): \(f) and \(pf) cannot both be set", path + [.key(pf)], key: true)
             }
         }
     }
+
+    /// The intrinsic functions ErrorPath and CausePath may call: those that return a string.
+    static let stringIntrinsics: Set<String> = [
+        "States.ArrayGetItem", "States.Base64Encode", "States.Base64Decode", "States.Format", "States.JsonToString",
+        "States.Hash", "States.UUID",
+    ]
 
     // MARK: Parallel
 
@@ -928,7 +984,7 @@ struct ValidationWalker {
                 error("\(sn): unknown field \"\(k)\" in ItemReader.ReaderConfig\(suggestion(k, known))", p + [.key(k)], key: true)
             }
             if let v = config["MaxItems"] {
-                checkIntegerOrExpression(v, at: p + [.key("MaxItems")], what: "\(sn): ReaderConfig.MaxItems", min: 1, max: 100_000_000, ql: ql)
+                checkIntegerOrExpression(v, at: p + [.key("MaxItems")], what: "\(sn): ReaderConfig.MaxItems", min: 0, max: 100_000_000, ql: ql)
             }
             if let v = config["MaxItemsPath"] {
                 if ql == .jsonata {
@@ -983,6 +1039,37 @@ struct ValidationWalker {
             return
         }
         checkSubObject(writer, at: path, sn: sn, name: "ResultWriter", allowed: ["Resource", "Parameters", "Arguments", "WriterConfig"], ql: ql)
+        let parameters = ql == .jsonata ? "Arguments" : "Parameters"
+        let hasResource = writer["Resource"] != nil
+        let hasParameters = writer["Parameters"] != nil || writer["Arguments"] != nil
+        if !hasResource && !hasParameters && writer["WriterConfig"] == nil {
+            error("\(sn): ResultWriter needs WriterConfig, or Resource and \(parameters), or all three", path)
+        } else if hasResource && !hasParameters {
+            error("\(sn): ResultWriter has a Resource but no \(parameters) (the bucket and prefix to write to)", path)
+        } else if hasParameters && !hasResource {
+            error("\(sn): ResultWriter has \(parameters) but no Resource (arn:aws:states:::s3:putObject)", path)
+        }
+        guard let config = writer["WriterConfig"] else { return }
+        let cp = path + [.key("WriterConfig")]
+        guard case .object(let fields) = config else {
+            error("\(sn): ResultWriter.WriterConfig must be an object, not \(article(config.typeName))", cp)
+            return
+        }
+        let allowed: [String: Set<String>] = ["OutputType": ["JSON", "JSONL"], "Transformation": ["NONE", "COMPACT", "FLATTEN"]]
+        for (k, v) in fields.pairs {
+            guard let values = allowed[k] else {
+                error("\(sn): unknown field \"\(k)\" in ResultWriter.WriterConfig\(suggestion(k, allowed.keys))", cp + [.key(k)], key: true)
+                continue
+            }
+            if let s = v.stringValue, ql == .jsonata, ValidationJSONataSyntax.isExpression(s) {
+                checkJSONataString(s, at: cp + [.key(k)], what: "\(sn): ResultWriter.WriterConfig.\(k)")
+            } else if v.stringValue.map(values.contains) != true {
+                error("\(sn): ResultWriter.WriterConfig.\(k) must be one of \(values.sorted().joined(separator: ", ")), not \(v.serialized)", cp + [.key(k)])
+            }
+        }
+        if fields["OutputType"] == nil {
+            error("\(sn): ResultWriter.WriterConfig needs the field \"OutputType\" (JSON or JSONL)", cp)
+        }
     }
 
     /// Shared checks of ItemReader / ResultWriter: known fields, Resource a string, Parameters vs Arguments.
@@ -992,8 +1079,12 @@ struct ValidationWalker {
         for k in object.keys where !allowed.contains(k) {
             error("\(sn): unknown field \"\(k)\" in \(name)\(suggestion(k, allowed))", path + [.key(k)], key: true)
         }
-        if let r = object["Resource"], r.stringValue == nil {
-            error("\(sn): \(name).Resource must be a string, not \(article(r.typeName))", path + [.key("Resource")])
+        if let r = object["Resource"] {
+            if let text = r.stringValue {
+                if let p = placeholderProblem(text) { error("\(sn): \(name).Resource \"\(text)\" \(p)", path + [.key("Resource")]) }
+            } else {
+                error("\(sn): \(name).Resource must be a string, not \(article(r.typeName))", path + [.key("Resource")])
+            }
         }
         if let v = object["Parameters"] {
             if ql == .jsonata {
@@ -1196,6 +1287,16 @@ struct ValidationWalker {
         guard depth < 200 else { return }
         switch v {
         case .object(let o):
+            // "a" and "a.$" both produce the field "a": AWS refuses the template.
+            var written: [String: String] = [:]
+            for k in o.keys {
+                let field = k.hasSuffix(".$") ? String(k.dropLast(2)) : k
+                if let first = written[field] {
+                    error("\(sn): \"\(first)\" and \"\(k)\" both set the field \"\(field)\"", path + [.key(k)], key: true)
+                } else {
+                    written[field] = k
+                }
+            }
             for (k, value) in o.pairs {
                 let kp = path + [.key(k)]
                 if k.hasSuffix(".$") {
@@ -1268,7 +1369,14 @@ struct ValidationWalker {
     /// A string in a JSONata field; `required` means it must be an expression (a literal is not allowed there).
     private mutating func checkJSONataString(_ s: String, at path: [PathComponent], what: String, required: Bool = false) {
         if ValidationJSONataSyntax.isExpression(s) {
-            if let p = ValidationJSONataSyntax.problem(in: s) { error("\(what): \(p)", path) }
+            if let p = ValidationJSONataSyntax.problem(in: s) {
+                error("\(what): \(p)", path)
+            } else if let body = JSONataTemplate.expressionText(s) {
+                // AWS parses every expression when the state machine is created.
+                do { _ = try JSONataExpression(body) } catch {
+                    self.error("\(what): the JSONata expression \(s) does not parse: \(error.message)", path)
+                }
+            }
         } else if required {
             error("\(what) must be a {% ... %} expression here, not the string \"\(s)\"", path)
         }

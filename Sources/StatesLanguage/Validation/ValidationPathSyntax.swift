@@ -38,6 +38,8 @@ enum ValidationPathSyntax {
                     if i < s.count && s[i] == "[" { continue }
                 } else {
                     i += 1
+                    // AWS's JSONPath reads `.[0]` as `[0]` (`$.[0]`, `$.Items.[0].Name`).
+                    if i < s.count && s[i] == "[" { continue }
                 }
                 guard i < s.count else { return "a path cannot end with \".\"" }
                 if s[i] == "*" {
@@ -54,6 +56,14 @@ enum ValidationPathSyntax {
                     return p
                 }
                 i = close + 1
+                // After a bracket, AWS's JSONPath reads a name or `*` as if a "." came first
+                // (`$.a[0]b` is `$.a[0].b`).
+                if i < s.count && s[i] == "*" {
+                    if allowance.referenceOnly { return "\"*\" is not allowed in a reference path" }
+                    i += 1
+                } else if i < s.count && isNameChar(s[i]) {
+                    while i < s.count && isNameChar(s[i]) { i += 1 }
+                }
             } else {
                 return "unexpected \"\(String(c))\" at offset \(i)"
             }
