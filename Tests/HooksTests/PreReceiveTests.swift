@@ -183,6 +183,34 @@ struct PreReceiveTests {
         #expect(try world.serverRef("refs/heads/main") == (try world.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
+    /// A 10,000-commit push (a long-lived branch merged, an import) passes under the default 5 s
+    /// budget: the gate sees the newest commits in full and counts them all.
+    @Test func tenThousandCommitPushPassesUnderTheDefaultBudget() throws {
+        let counter = """
+            {"StartAt": "Count", "States": {"Count": {"Type": "Choice", "Choices": [
+              {"And": [{"Variable": "$.commitCount", "NumericEquals": 10000}, {"Variable": "$.commitsComplete", "BooleanEquals": false}], "Next": "Ok"}],
+              "Default": "No"},
+              "No": {"Type": "Fail", "Error": "Gate.Count", "Cause": "the gate did not see 10,000 commits"},
+              "Ok": {"Type": "Succeed"}}}
+
+            """
+        let world = try Self.gatedWorld(config: Defs.gate("policy.asl.json"), policy: counter)
+        var stream = "reset refs/heads/main\nfrom refs/heads/main^0\n"
+        for i in 1...10_000 {
+            let content = "line \(i)\n"
+            stream += "commit refs/heads/main\nmark :\(i)\ncommitter Alice <alice@example.org> \(1_700_000_000 + i) +0000\n"
+            stream += "data \("commit \(i)".utf8.count)\ncommit \(i)\n"
+            stream += "M 100644 inline data/\(i % 100).txt\ndata \(content.utf8.count)\n\(content)\n"
+        }
+        let imported = try run("/usr/bin/git", ["fast-import", "--quiet"], in: world.client, environment: world.environment, stdin: stream)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        try world.git(["reset", "-q", "--hard", "main"])
+        let pushed = try world.push()
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(pushed.stepgateLines.isEmpty, "\(pushed.stepgateLines)")
+        #expect(try world.serverRef("refs/heads/main") == (try world.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
     @Test func pusherComesFromTheServerEnvironment() throws {
         let gate = """
             {"StartAt": "Who", "States": {
