@@ -89,7 +89,7 @@ public enum HookMain {
             let policy = try policy(environment: environment).get()
             let checker = PushChecker(
                 repository: repository, settings: settings, environment: environment,
-                runs: runs(store: settings.storeURL(gitDirectory: repository.path), policy: policy),
+                runs: runs(store: settings.storeURL(gitDirectory: repository.path), policy: policy, resources: settings.resources),
                 deadline: started + budget, trigger: "pre-receive")
             report = await checker.check(list)
             if checker.sawPushWorkflows { markPushWorkflows(gitDirectory: repository.path) }
@@ -131,7 +131,8 @@ public enum HookMain {
                 executable: executablePath(), gitDirectory: repository.path, store: store,
                 configFile: configFile(environment: environment))
             let report = await PushStarter(
-                repository: repository, settings: settings, environment: environment, runs: runs(store: store, policy: policy),
+                repository: repository, settings: settings, environment: environment,
+                runs: runs(store: store, policy: policy, resources: settings.resources),
                 launcher: launcher
             ).start(updates)
             for line in report.lines { printError(line) }
@@ -153,7 +154,7 @@ public enum HookMain {
             return 1
         }
         let front: WorkflowRuns
-        do { front = try runs(store: store, policy: granted)() } catch {
+        do { front = try runs(store: store, policy: granted, resources: settings(environment: environment).0.resources)() } catch {
             printError("stepgate: error: execution \(execution): \(describe(error))")
             return 1
         }
@@ -198,10 +199,12 @@ public enum HookMain {
     }
 
     /// Opens the hooks' store and makes the front door, when first needed.
-    static func runs(store: String, policy: RolePolicy) -> () throws -> WorkflowRuns {
+    static func runs(store: String, policy: RolePolicy, resources: ResourceMap = ResourceMap()) -> () throws -> WorkflowRuns {
         {
             let opened = try SQLiteStore(url: store)
-            return WorkflowRuns(store: opened, settings: WorkflowRuns.Settings(policy: policy))
+            var settings = WorkflowRuns.Settings(policy: policy)
+            settings.resources = resources
+            return WorkflowRuns(store: opened, settings: settings)
         }
     }
 

@@ -211,6 +211,26 @@ struct PreReceiveTests {
         #expect(try world.serverRef("refs/heads/main") == (try world.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
+    /// A gate calling an AWS service runs it through the operator's resource map (the hook
+    /// configuration's `resources`); without a mapping it fails naming the resource.
+    @Test func awsResourcesOfAGateRunThroughTheOperatorsMap() throws {
+        let gate = """
+            {"StartAt": "Notify", "States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+              "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:pushes", "Message.$": "$.ref"}, "End": true}}}
+
+            """
+        let world = try Self.gatedWorld(policy: gate)
+        try world.commit("one", ["a.txt": "a\n"])
+        let unmapped = try world.push()
+        #expect(unmapped.status != 0)
+        #expect(unmapped.stepgateLines.first?.contains("arn:aws:states:::sns:publish") == true, "\(unmapped.stderr)")
+        let settings = world.root + "/hooks.yaml"
+        try world.writeFile(settings, "resources:\n  \"arn:aws:states:::sns:publish\": {return: {MessageId: m-1}}\n")
+        try world.install(["--config", settings])
+        let mapped = try world.push()
+        #expect(mapped.status == 0, "\(mapped.stderr)")
+    }
+
     @Test func pusherComesFromTheServerEnvironment() throws {
         let gate = """
             {"StartAt": "Who", "States": {

@@ -1,4 +1,5 @@
 public import Foundation
+public import Config
 public import Runtime
 public import StatesLanguage
 import YAMLLoader
@@ -142,6 +143,8 @@ public struct BotConfiguration: Sendable {
     public var identity: IdentityConfiguration?
     /// Where the bot writes temporary checkouts (default: the system's temporary directory).
     public var workDirectory: String?
+    /// Where the AWS resources of definitions run (the operator's map, winning over a workflow's).
+    public var resources: ResourceMap = ResourceMap()
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -268,7 +271,7 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory"]
+        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources"]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
@@ -276,6 +279,9 @@ private struct BotConfigurationParser {
         let store = string(object, "store", []) ?? ""
         var configuration = BotConfiguration(store: store)
         configuration.workDirectory = string(object, "work-directory", [])
+        if let resources = object["resources"], !resources.isNull {
+            configuration.resources = ResourceMap.parse(resources, at: [.key("resources")], into: &diagnostics)
+        }
         var names = Set<String>()
         if let list = object["gerrit"], !list.isNull {
             if let array = list.arrayValue {

@@ -445,9 +445,11 @@ public final class BotEngine: Sendable {
 
     /// The front door's settings for the bot's runs.
     var runSettings: WorkflowRuns.Settings {
-        WorkflowRuns.Settings(
+        var settings = WorkflowRuns.Settings(
             policy: configuration.roles, temporaryDirectory: configuration.workDirectory ?? options.temporaryDirectory,
             approvalPollInterval: options.approvalPollInterval)
+        settings.resources = configuration.resources
+        return settings
     }
 
     func log(_ outcome: RunOutcome?, server: String, logger: Logger) {
