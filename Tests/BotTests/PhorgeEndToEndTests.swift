@@ -456,6 +456,39 @@ import Glibc
         #expect(comments.last?.contains("workflow check succeeded") == true, "\(comments)")
     }
 
+    /// Approvals by account identity on Phorge: the revision's author and someone who is not an
+    /// approver are ignored, each told so once; an approver's command decides.
+    @Test func anApprovalCommandFromSomeoneNotAllowedIsIgnoredAndSaidSo() async throws {
+        let gate = #""Gate": {"Type": "Task", "Resource": "stepgate:approval", "Parameters": {"approvers": ["carol", "alice"], "message": "deploy?"}, "TimeoutSeconds": 600, "End": true}"#
+        let world = try await World.make(extraStates: gate, botConfigExtra: "    approval-command: \"!ship it\"")
+        defer { world.stop() }
+        try await world.fake.control(.POST, "users", ["userName": "carol"])
+        try await world.fake.control(.POST, "users", ["userName": "dave"])
+        try await world.accept()
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.botComments().isEmpty, "waiting for an approver: \(log)")
+        // The author (alice, though listed) and dave (not listed) ask; neither decides, each is told once.
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "alice", "content": "!ship it"])
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "dave", "content": "!ship it"])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        var comments = try await world.botComments()
+        #expect(comments.count == 2, "\(comments) \(log)")
+        #expect(comments.contains { $0.contains("approval command of alice was ignored") && $0.contains("their own change") }, "\(comments)")
+        #expect(comments.contains { $0.contains("approval command of dave was ignored") }, "\(comments)")
+        #expect(!comments.contains { $0.contains("succeeded") }, "\(comments)")
+        // carol decides.
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "carol", "content": "!ship it"])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        comments = try await world.botComments()
+        #expect(comments.count == 3, "\(comments)")
+        #expect(comments.last?.contains("workflow check succeeded") == true, "\(comments)")
+    }
+
     @Test func badTokenFailsThePoll() async throws {
         let world = try await World.make()
         defer { world.stop() }
