@@ -47,7 +47,7 @@ let package = Package(
             name: "Runtime",
             dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
         // Server-side git hooks: pre-receive, update, post-receive, and their installation.
-        .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime"]),
+        .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime", "Store"]),
         // Gerrit REST and Phorge Conduit over HTTP; knows nothing of the engine.
         .target(
             name: "ReviewClients",

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import StatesLanguage
+internal import Store
 
 #if canImport(Glibc)
 internal import Glibc
@@ -27,10 +28,10 @@ public struct DetachedProcessLauncher: PushJobLauncher {
         try AtomicFile.write(job.json.serialized + "\n", to: jobFile)
         let log = logPath(job.executionID)
         do {
-            try FileManager.default.createDirectory(
-                atPath: (log as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try PrivateFiles.createDirectories((log as NSString).deletingLastPathComponent)
+            try PrivateFiles.createFile(log)
         } catch {
-            throw HookFailure("cannot create the log directory: \(error.localizedDescription)")
+            throw HookFailure("cannot create the log file: \(error)")
         }
         // git's hook variables describe the push, not the runner; the runner gets an explicit --git-dir.
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
@@ -57,7 +58,7 @@ enum Spawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Nothing else is inherited: an inherited end of git's hook pipes would make the push
         // wait for the whole workflow.

@@ -3,6 +3,7 @@ public import Git
 public import Runtime
 public import StatesLanguage
 internal import Foundation
+internal import Store
 
 #if canImport(Glibc)
 internal import Glibc
@@ -126,20 +127,15 @@ public struct FileExecutionRecorder: ExecutionRecorder {
 }
 
 enum AtomicFile {
-    /// Writes through a temporary file and a rename, creating the directory if needed.
+    /// Writes through a temporary file and a rename, creating the directory if needed (files
+    /// 0600, new directories 0700: jobs hold the push's details).
     static func write(_ text: String, to path: String) throws(HookFailure) {
         let directory = (path as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let temporary = "\(path).tmp-\(getpid())"
-            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-            if rename(temporary, path) != 0 {
-                throw HookFailure("rename \(temporary): \(String(cString: strerror(errno)))")
-            }
-        } catch let error as HookFailure {
-            throw error
+            try PrivateFiles.createDirectories(directory)
+            try PrivateFiles.replace(path, with: text)
         } catch {
-            throw HookFailure("cannot write \(path): \(error.localizedDescription)")
+            throw HookFailure("cannot write \(path): \(error)")
         }
     }
 }
