@@ -12,6 +12,8 @@ import StatesLanguage
 public final class SQLiteStore: Sendable {
     /// The database file.
     public let path: String
+    /// Where each new audit head is appended (the location's `audit-head`), if anywhere.
+    public let auditHeadFile: String?
     let pool: DatabasePool
 
     /// The newest schema version this build writes.
@@ -29,6 +31,7 @@ public final class SQLiteStore: Sendable {
     public init(location: StoreLocation, busyTimeout: TimeInterval = 10) throws(StoreError) {
         let path = location.path
         self.path = path
+        self.auditHeadFile = location.auditHeadFile
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
             try PrivateFiles.createDirectories(directory.path)
@@ -57,6 +60,9 @@ public final class SQLiteStore: Sendable {
             throw Self.map(error, path: path, doing: "cannot open the store")
         }
         pool = opened
+        if let headFile = location.auditHeadFile {
+            opened.add(transactionObserver: AuditHeadWriter(file: headFile), extent: .databaseLifetime)
+        }
         do {
             let migrator = Self.migrator
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {

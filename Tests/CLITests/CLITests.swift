@@ -185,3 +185,17 @@ final class Scratch {
         #expect(r.stderr.contains("not both"))
     }
 }
+
+@Suite struct AuditCommandLineTests {
+    @Test func anExpectedHeadMustBeInTheLog() throws {
+        let dir = try Scratch()
+        let store = dir.url.appendingPathComponent("s.db").path
+        let empty = try stepgate(["audit", "verify", "--store", store])
+        #expect(empty.status == 0 && empty.stdout.hasPrefix("audit log intact: 0 entries"))
+        let missing = try stepgate(["audit", "verify", "--store", store, "--expect-head", String(repeating: "ab", count: 32)])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.hasPrefix("audit log: seq 1: head-mismatch: no entry has the expected head abab"), "\(missing.stdout)")
+        let bad = try stepgate(["audit", "verify", "--store", store, "--expect-head", "xyz"])
+        #expect(bad.status != 0 && bad.stderr.contains("--expect-head must be a head hash: 64 hex digits (found 'xyz')"))
+    }
+}
