@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: ["StatesLanguage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
-        // Task resources, roles and secrets from server policy, task identity tokens, durable execution.
+        // Task resources and their sandbox, roles and secrets from server policy, task identity tokens, durable execution.
         .target(
             name: "Runtime",
             dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),

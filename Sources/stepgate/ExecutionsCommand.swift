@@ -114,6 +114,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
         @Option(help: "The workflow name recorded with the execution (default: the file name).")
         var workflow: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var sandboxOptions: SandboxOptions
         @Option(help: "Output format: text or json (one result object with the id).")
         var format: OutputFormat = .text
 
@@ -140,7 +141,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
             let result = await storeCall { () async throws(StoreError) in
                 try await durable.start(
                     id: id, definitionText: text, machine: machine, workflow: name, input: inputValue,
-                    trigger: .object(JSONObject([("trigger", .string("local"))])), tasks: localTasks(workflow: name))
+                    trigger: .object(JSONObject([("trigger", .string("local"))])), tasks: localTasks(workflow: name, store: store, sandbox: sandboxOptions))
             }
             ExecutionText.printResult(id: id, result, format: format, wallTime: Date().timeIntervalSince(started))
             if result.status != .succeeded { throw ExitCode(1) }
@@ -158,6 +159,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
         @Argument(help: "Resume only this execution.")
         var id: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var sandboxOptions: SandboxOptions
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
@@ -167,12 +169,12 @@ struct ExecutionsCommand: AsyncParsableCommand {
             let resumed: [ResumedExecution]
             if let id {
                 let result = await storeCall { () async throws(StoreError) in
-                    try await durable.resume(id: id, tasks: localTasks(workflow: ""))
+                    try await durable.resume(id: id, tasks: localTasks(workflow: "", store: store, sandbox: sandboxOptions))
                 }
                 resumed = [ResumedExecution(id: id, result: result)]
             } else {
                 resumed = await storeCall { () async throws(StoreError) in
-                    try await durable.resumeIncomplete(tasks: localTasks(workflow: ""))
+                    try await durable.resumeIncomplete(tasks: localTasks(workflow: "", store: store, sandbox: sandboxOptions))
                 }
             }
             switch format {
@@ -376,10 +378,13 @@ enum ExecutionText {
 }
 
 /// The task resources of a local durable execution: commands and HTTP calls in the current
-/// directory, with no role granted (a local run has no server policy).
-func localTasks(workflow: String) -> any TaskExecutor {
+/// directory, with no role granted (a local run has no server policy), in `sandbox` with the
+/// store hidden from them.
+func localTasks(workflow: String, store: SQLiteStore, sandbox: SandboxOptions) -> any TaskExecutor {
     let cwd = FileManager.default.currentDirectoryPath
     let context = TriggerContext(
         kind: .manual, repository: URL(fileURLWithPath: cwd).lastPathComponent, workflow: workflow)
-    return StepgateTaskExecutor(configuration: .init(workspace: .directory(cwd), context: context))
+    var configuration = StepgateTaskExecutor.Configuration(workspace: .directory(cwd), context: context)
+    configuration.sandbox = sandbox.resolve(policyFile: nil, protecting: [store.path] + [store.auditHeadFile].compactMap { $0 })
+    return StepgateTaskExecutor(configuration: configuration)
 }

@@ -14,7 +14,8 @@ struct RunCommand: AsyncParsableCommand {
             {"status":"SUCCEEDED","output":...} or {"status":"FAILED","error":"...","cause":"..."}. \
             Roles (Task Credentials) come only from the --policy file; without one, no role is \
             granted and a workflow whose tasks name a role fails before any task runs. Command \
-            tasks run in the current directory, or in a fresh checkout of --rev from --repo.
+            tasks run in the current directory, or in a fresh checkout of --rev from --repo, inside a \
+            bubblewrap sandbox unless --sandbox none (or the policy file's 'sandbox: none') says otherwise.
             """)
 
     @Option(help: "The definition file (*.asl.json or *.asl.yaml).")
@@ -49,6 +50,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @Flag(help: "Run Wait states, retry intervals and timeouts on a virtual clock that never sleeps.")
     var virtualTime = false
+
+    @OptionGroup var sandboxOptions: SandboxOptions
 
     func validate() throws {
         if input != nil && inputFile != nil {
@@ -130,6 +133,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         var configuration = StepgateTaskExecutor.Configuration(workspace: workspace, grants: grants, context: context, identity: identity)
         configuration.killGrace = 2
+        configuration.sandbox = sandboxOptions.resolve(policyFile: policy, protecting: [policy, identityKeys].compactMap { $0 })
         let tasks = StepgateTaskExecutor(configuration: configuration).redacting()
 
         let identityOfExecution = ExecutionIdentity(
