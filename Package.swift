@@ -45,7 +45,10 @@ let package = Package(
         // Task resources and their sandbox, roles and secrets from server policy, task identity tokens, durable execution.
         .target(
             name: "Runtime",
-            dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: [
+                "StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         // Server-side git hooks: pre-receive, update, post-receive, and their installation.
         .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime", "Store"]),
         // Gerrit REST and Phorge Conduit over HTTP; knows nothing of the engine.

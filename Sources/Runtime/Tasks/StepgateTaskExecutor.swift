@@ -72,7 +72,9 @@ public struct StepgateTaskExecutor: TaskExecutor {
         case Self.commandResource:
             return try await CommandTask(configuration: configuration, request: request, secrets: try secrets(for: request)).run()
         case Self.httpResource:
-            return try await HTTPTask(request: request, secrets: try secrets(for: request)).run()
+            return try await HTTPTask(
+                request: request, secrets: try secrets(for: request), bodyLimit: configuration.outputLimit, redactor: redactor
+            ).run()
         default:
             if let inner { return try await inner.execute(request) }
             throw ExecutionError.taskFailed("unknown resource '\(request.resource)'")
