@@ -245,6 +245,12 @@ import Testing
         let r = try await runTask(commandExecutor(directory: dir), parameters: ["command": [.string(tools + "/tool")]])
         #expect(r.error == "stepgate.CommandFailed")
         #expect(r.cause?.contains("lies outside the task's sandbox") == true, "\(r.cause ?? "")")
+        // A script in the checkout whose interpreter is outside: the same, found by bwrap.
+        try "#!\(tools)/tool\necho hi\n".write(toFile: dir + "/script", atomically: true, encoding: .utf8)
+        chmod(dir + "/script", 0o755)
+        let script = try await runTask(commandExecutor(directory: dir), parameters: ["command": ["./script"]])
+        #expect(script.error == "stepgate.CommandFailed")
+        #expect(script.cause?.hasPrefix("cannot run ./script in the task's sandbox: execvp") == true, "\(script.cause ?? "")")
     }
 
     @Test func withoutBubblewrapTasksFailInOneLine() async throws {

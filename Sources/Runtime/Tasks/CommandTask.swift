@@ -135,7 +135,17 @@ struct CommandTask {
             throw redactor.redact(ExecutionError("stepgate.CommandFailed", e.description))
         }
         if outcome.sandboxSetupFailed {
-            throw redactor.redact(SandboxUnavailable(Sandbox.bubblewrapComplaint(outcome.stderr, bwrap: spec.executable)).executionError)
+            let complaint = Sandbox.bubblewrapComplaint(outcome.stderr, bwrap: spec.executable)
+            if complaint.contains("bwrap: execvp ") {
+                // The sandbox was made; the program (or its interpreter) is not in it.
+                let line = String(decoding: outcome.stderr, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("bwrap: execvp ") } ?? ""
+                throw redactor.redact(
+                    ExecutionError(
+                        "stepgate.CommandFailed",
+                        "cannot run \(p.command[0]) in the task's sandbox: \(line.dropFirst("bwrap: ".count))"
+                            + " (a program or interpreter outside /usr and the checkout needs the role's read-only-paths)"))
+            }
+            throw redactor.redact(SandboxUnavailable(complaint).executionError)
         }
         do {
             return redactor.redact(try result(of: outcome, redactor: redactor))
