@@ -68,7 +68,13 @@ public final class SQLiteStore: Sendable {
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
                 throw StoreError(.tooNew, "\(path): the store was written by a newer stepgate (unknown schema version)")
             }
-            try migrator.migrate(pool)
+            do {
+                try migrator.migrate(pool)
+            } catch {
+                // Another process may have migrated the same new file at the same moment (the
+                // bot and a CLI command opening a fresh store): what counts is a complete schema.
+                guard try pool.read({ try migrator.hasCompletedMigrations($0) }) else { throw error }
+            }
         } catch {
             throw Self.map(error, path: path, doing: "cannot prepare the store")
         }
