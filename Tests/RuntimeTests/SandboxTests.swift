@@ -233,6 +233,23 @@ import Testing
         let hidden = try await run("cat token 2>/dev/null; echo", sandbox: .bubblewrap, grants: grants, directory: dir)
         #expect(hidden.output?["stdout"] == "\n", "\(hidden.output ?? .null)")
         #expect(try await run("cat token", sandbox: .none, grants: grants, directory: dir).output?["stdout"] == "in-workspace-secret-91ab")
+
+        // A read-only path given as a link: the cover is where the task sees the file.
+        let shared = try makeTemporaryDirectory("linked")
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        try FileManager.default.createDirectory(atPath: shared + "/real", withIntermediateDirectories: true)
+        try "tool\n".write(toFile: shared + "/real/tool", atomically: true, encoding: .utf8)
+        try "linked-secret-5e6f".write(toFile: shared + "/real/secret", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: shared + "/link", withDestinationPath: shared + "/real")
+        let linked = try RolePolicy.parse(
+            """
+            roles:
+              build: {allow: {}, read-only-paths: [\(shared)/link]}
+              t: {secrets: {T: {file: \(shared)/real/secret}}, allow: {}}
+            """, fileName: "p.yaml")
+        let throughLink = "cat \(shared)/link/tool; cat \(shared)/link/secret 2>/dev/null; echo"
+        let through = try await run(throughLink, sandbox: .bubblewrap, grants: try linked.resolveSecrets(for: ["build"]), role: "build")
+        #expect(through.output?["stdout"] == "tool\n\n", "\(through.output ?? .null) \(through.cause ?? "")")
     }
 
     @Test func aProgramOutsideTheSandboxIsNamed() async throws {

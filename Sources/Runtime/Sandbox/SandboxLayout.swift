@@ -72,20 +72,23 @@ struct SandboxLayout: Sendable, Hashable {
             a += ["--ro-bind", path, path]
         }
         for path in writable { a += ["--bind", path, path] }
-        let trees = exposedTrees
+        var covered: Set<String> = []
         for path in protectedFiles {
-            for tree in trees where Self.path(path, isInside: tree) || path == tree {
-                if path == tree {
-                    throw SandboxUnavailable("\(tree) holds the server's own state or secrets and cannot be given to a task", hint: false)
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            // Wherever it shows inside: under each tree that holds it, at the tree's own place.
+            for tree in exposedTrees where Self.path(path, isInside: tree.real) || path == tree.real {
+                if path == tree.real {
+                    throw SandboxUnavailable(
+                        "\(tree.inside) holds the server's own state or secrets and cannot be given to a task", hint: false)
                 }
-                var info = stat()
-                guard stat(path, &info) == 0 else { break }
+                let inside = tree.inside + path.dropFirst(tree.real.count)
+                guard covered.insert(inside).inserted else { continue }
                 if info.st_mode & S_IFMT == S_IFDIR {
-                    a += ["--tmpfs", path, "--remount-ro", path]
+                    a += ["--tmpfs", inside, "--remount-ro", inside]
                 } else {
-                    a += ["--ro-bind", "/dev/null", path]
+                    a += ["--ro-bind", "/dev/null", inside]
                 }
-                break
             }
         }
         a += ["--chdir", workingDirectory]
@@ -98,12 +101,18 @@ struct SandboxLayout: Sendable, Hashable {
         let real = Self.realPath(path) ?? path
         if protectedFiles.contains(where: { real == $0 || Self.path(real, isInside: $0) }) { return false }
         if etcFiles.contains(where: { real == $0 || Self.path(real, isInside: $0) }) { return true }
-        return exposedTrees.contains { real == $0 || Self.path(real, isInside: $0) }
+        return exposedTrees.contains { real == $0.real || Self.path(real, isInside: $0.real) }
     }
 
-    /// The real paths of every directory tree bound into the sandbox.
-    var exposedTrees: [String] {
-        (Self.systemDirectories + readOnly + writable).compactMap(Self.realPath)
+    /// Every directory tree bound into the sandbox: where it shows inside, and its real path on
+    /// the server (a read-only path may be a link). System directories that are links into /usr
+    /// show /usr's content and are not trees of their own.
+    var exposedTrees: [(inside: String, real: String)] {
+        let systemTrees = Self.systemDirectories.filter { directory in
+            var info = stat()
+            return lstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+        }
+        return (systemTrees + readOnly + writable).compactMap { path in Self.realPath(path).map { (path, $0) } }
     }
 
     /// The protected paths that exist, as real paths, with SQLite's companion files.
