@@ -1,3 +1,4 @@
+public import Runtime
 public import StatesLanguage
 public import Config
 internal import Foundation
@@ -38,6 +39,8 @@ public struct HookSettings: Sendable, Equatable {
     public var defaultBranch: String?
     /// Where the AWS resources of definitions run (the top-level `resources`, winning over a workflow's).
     public var resources: ResourceMap = ResourceMap()
+    /// How command tasks are isolated (the top-level `sandbox`: `bubblewrap`, the default, or `none`).
+    public var sandbox: Sandbox.Mode = .bubblewrap
 
     /// The default pusher variables, in order:
     /// - `GL_USERNAME`: GitLab (Gitaly sets it for the authenticated user)
@@ -95,6 +98,10 @@ public struct HookSettings: Sendable, Equatable {
         var settings = HookSettings()
         guard case .object(let root) = document.value else {
             throw fail("the hook configuration must be a mapping", document.sourceMap.valueLocation([]))
+        }
+        do { settings.sandbox = try Sandbox.mode(in: document) } catch {
+            let first = error.diagnostics.first
+            throw fail(first?.message ?? "'sandbox' must be bubblewrap or none", first?.location)
         }
         if let resources = root["resources"], !resources.isNull {
             var diagnostics: [Diagnostic] = []

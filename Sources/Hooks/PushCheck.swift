@@ -205,6 +205,9 @@ public final class PushChecker {
                 continue
             }
             let result = outcome.result
+            if outcome.notes.contains(Sandbox.unsandboxedNotice), !report.lines.contains(where: { $0.contains(Sandbox.unsandboxedNotice) }) {
+                report.warn(nil, Sandbox.unsandboxedNotice)
+            }
             if outcome.outOfTime {
                 report.reject(update.ref, "gate \(gate.name) did not finish within its time budget (\(settings.timeout.shortDescription))")
             } else if outcome.refused, let error = result.error, error == "stepgate.RoleDenied" || error == "stepgate.SecretUnavailable" {

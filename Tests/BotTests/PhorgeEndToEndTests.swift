@@ -318,10 +318,9 @@ import Glibc
     }
 
     @Test func theWorkflowReceivesThePhorgeTriggerEvent() async throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-event-\(UUID().uuidString).txt").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
+        // The task prints what it received (it runs in a sandbox: nothing it writes outside its checkout survives).
         let world = try await World.make(
-            command: "echo \"$TRIG|$REV|$TITLE|$AUTHOR|$STATUS|$DIFF|$COMMIT|$BASE|$BRANCH|$BOB|$FILES\" > \(out)",
+            command: "echo \"$TRIG|$REV|$TITLE|$AUTHOR|$STATUS|$DIFF|$COMMIT|$BASE|$BRANCH|$BOB|$FILES\"",
             env: #", "env": {"TRIG.$": "$.trigger", "REV.$": "States.Format('{}', $.revision.id)", "TITLE.$": "$.revision.title", "AUTHOR.$": "$.revision.author", "STATUS.$": "$.revision.status", "DIFF.$": "States.Format('{}', $.diff.id)", "COMMIT.$": "$.diff.revision", "BASE.$": "$.diff.base", "BRANCH.$": "$.branch", "BOB.$": "$.reviewers.bob", "FILES.$": "States.JsonToString($.files)"}"#)
         defer { world.stop() }
         try await world.accept()
@@ -331,7 +330,16 @@ import Glibc
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let comments = try await world.botComments()
         #expect(comments.first?.contains("succeeded") == true, "\(comments)")
-        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let query = Process()
+        query.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        query.arguments = [world.dir.appendingPathComponent("stepgate.db").path, "SELECT output FROM executions"]
+        let pipe = Pipe()
+        query.standardOutput = pipe
+        try query.run()
+        let stored = pipe.fileHandleForReading.readDataToEndOfFile()
+        query.waitUntilExit()
+        let result = try JSONSerialization.jsonObject(with: stored) as? [String: Any]
+        let text = (result?["stdout"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(
             text == "phabricator|1|the change|alice|accepted|1|\(commit)|\(world.base)|main|accepted|[\"src/a.txt\",\"src/b.txt\"]",
             "\(log)")

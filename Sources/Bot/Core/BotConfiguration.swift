@@ -2,6 +2,7 @@ public import Foundation
 public import Config
 public import Runtime
 public import StatesLanguage
+import Store
 import YAMLLoader
 
 /// One Gerrit server the bot polls (`gerrit:` in bot.yaml).
@@ -145,6 +146,10 @@ public struct BotConfiguration: Sendable {
     public var workDirectory: String?
     /// Where the AWS resources of definitions run (the operator's map, winning over a workflow's).
     public var resources: ResourceMap = ResourceMap()
+    /// How command tasks are isolated (top-level `sandbox`: `bubblewrap`, the default, or `none`).
+    public var sandbox: Sandbox.Mode = .bubblewrap
+    /// The file this configuration was read from (hidden from tasks with the other server files).
+    public var fileName: String?
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -199,6 +204,10 @@ public struct BotConfiguration: Sendable {
         }
         var configuration = parsed!
         configuration.roles = roles
+        configuration.fileName = fileName
+        do { configuration.sandbox = try Sandbox.mode(in: document) } catch {
+            throw BotConfigurationError(fileName: fileName, diagnostics: error.diagnostics)
+        }
         return configuration
     }
 
@@ -271,7 +280,7 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources"]
+        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox"]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
@@ -380,5 +389,21 @@ private struct BotConfigurationParser {
             }
         }
         return configuration
+    }
+}
+
+extension BotConfiguration {
+    /// The sandbox the bot's command tasks run in, hiding every file of the bot's own: the store
+    /// (and its audit head file), this configuration, the password, token and key files, the mirrors.
+    public func taskSandbox(auditHeadFile: String? = nil) -> Sandbox {
+        var paths: [String] = []
+        if let location = try? StoreLocation(parsing: store) { paths += [location.path, location.path + "-wal", location.path + "-shm"] }
+        if let auditHeadFile { paths.append(auditHeadFile) }
+        if let fileName { paths.append(fileName) }
+        paths += gerrit.map(\.passwordFile)
+        paths += phabricator.flatMap { [$0.tokenFile] + ($0.gitPasswordFile.map { [$0] } ?? []) }
+        if let identity { paths.append(identity.keys) }
+        paths += repositories.values.map(\.path)
+        return Sandbox(mode: sandbox).protecting(paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
     }
 }

@@ -449,6 +449,7 @@ public final class BotEngine: Sendable {
             policy: configuration.roles, temporaryDirectory: configuration.workDirectory ?? options.temporaryDirectory,
             approvalPollInterval: options.approvalPollInterval)
         settings.resources = configuration.resources
+        settings.sandbox = configuration.taskSandbox(auditHeadFile: store.auditHeadFile)
         return settings
     }
 
@@ -562,6 +563,7 @@ public final class BotEngine: Sendable {
             voteLabel: voteLabel, findings: findings)
         report.tasks = tasks
         if execution.plan?["editsStepgate"]?.boolValue == true { report.notes.append(WorkflowRuns.withoutSecretsNote) }
+        if execution.plan?["sandbox"]?.stringValue == Sandbox.Mode.none.rawValue { report.notes.append(Sandbox.unsandboxedNotice) }
         return report
     }
 
