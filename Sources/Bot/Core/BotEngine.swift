@@ -443,6 +443,17 @@ public final class BotEngine: Sendable {
         log(outcome, server: stored.target.server, logger: logger)
     }
 
+    /// Mints task identity tokens when bot.yaml has `identity` (its key directory is read once).
+    var identityIssuer: IdentityTokenIssuer? {
+        guard let identity = configuration.identity else { return nil }
+        do {
+            return try IdentityTokenIssuer(keyDirectory: identity.keys, issuer: identity.issuer, audience: identity.audience)
+        } catch {
+            logger.error("task identity tokens are unavailable", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
     /// The front door's settings for the bot's runs.
     var runSettings: WorkflowRuns.Settings {
         var settings = WorkflowRuns.Settings(
@@ -450,6 +461,7 @@ public final class BotEngine: Sendable {
             approvalPollInterval: options.approvalPollInterval)
         settings.resources = configuration.resources
         settings.sandbox = configuration.taskSandbox(auditHeadFile: store.auditHeadFile)
+        settings.identity = identityIssuer
         return settings
     }
 
