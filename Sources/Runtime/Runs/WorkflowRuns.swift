@@ -222,7 +222,9 @@ public struct WorkflowRuns: Sendable {
                 input: plan.input, trigger: request.event, repository: request.repositoryName, revision: plan.context.revision,
                 plan: plan.stored, tasks: tasks, clock: clock)
         }
-        return RunOutcome(id: request.id, workflow: request.workflow, result: result, notes: notes, outOfTime: late)
+        return RunOutcome(
+            id: request.id, workflow: request.workflow, result: result, notes: notes, outOfTime: late,
+            stopped: !late && Task.isCancelled)
     }
 
     /// Records a run to be carried out later by ``resume(id:deadline:)`` (a detached push workflow):
@@ -298,7 +300,8 @@ public struct WorkflowRuns: Sendable {
             try await durable.resume(id: id, tasks: tasks, clock: clock)
         }
         return RunOutcome(
-            id: id, workflow: record.workflow, result: result, notes: Self.notes(for: plan, grants: grants), outOfTime: late)
+            id: id, workflow: record.workflow, result: result, notes: Self.notes(for: plan, grants: grants), outOfTime: late,
+            stopped: !late && Task.isCancelled)
     }
 
     /// Resumes every RUNNING execution of the store concurrently and waits for all of them.
