@@ -19,10 +19,12 @@ extension BotEngine {
         platform: any ReviewPlatform, logger: Logger
     ) async throws {
         let findingsJSON = findings.isEmpty ? nil : String(decoding: try JSONEncoder().encode(findings), as: UTF8.self)
+        // A notice posted before the outbox existed was marked among the dedupe keys.
+        let posted = try await store.dedupeKey("marker|notice|\(target.server)|\(key)") == "posted"
         let notice = try await store.enqueueBotNotice(
             BotNoticeRecord(
                 key: key, server: target.server, target: StoredTrigger.encode(target), message: message, findings: findingsJSON,
-                commentID: commentID))
+                commentID: commentID, state: posted ? "posted" : "pending"))
         do {
             try await deliver(notice, platform: platform, logger: logger)
         } catch {
