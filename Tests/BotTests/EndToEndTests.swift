@@ -25,7 +25,7 @@ import Glibc
 
         static func make(
             command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#,
-            roles: String = "", credentials: String = "", gerritExtra: String = ""
+            roles: String = "", credentials: String = "", gerritExtra: String = "", requestTimeout: Int = 3
         ) async throws -> World {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -75,7 +75,7 @@ import Glibc
                     password-file: \(password)
                     projects: [demo]
                     poll-interval: 1s
-                    request-timeout: 3s
+                    request-timeout: \(requestTimeout)s
                 \(gerritExtra)
                 repositories:
                   demo: {path: \(dir.path)/mirror.git, gerrit-project: demo}

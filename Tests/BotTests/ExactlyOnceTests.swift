@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import ReviewFakes
+import StatesLanguage
 import Store
 import Testing
 
@@ -54,13 +55,14 @@ extension EndToEndTests.World {
 
     // MARK: - Writes whose outcome the bot does not learn
 
-    /// The server holds the bot's review POST for 4 s and then applies it; the bot is SIGKILLed meanwhile and
-    /// restarted at once. The new process must not post again before the held request can no longer land.
+    /// The server holds the bot's review POST for 6 s and then applies it (within the request's 10 s deadline); the
+    /// bot is SIGKILLed meanwhile and restarted at once. The new process must not post again before the held request
+    /// can no longer land (12 s after it began), though it looks long before the server applies it.
     @Test func aReviewHeldByTheServerWhileTheBotIsKilledIsPostedOnce() async throws {
-        let world = try await World.make()
+        let world = try await World.make(requestTimeout: 10)
         defer { world.stop() }
         try await world.vote("alice")
-        try await world.fake.fault(["kind": "hang", "seconds": 2.5, "path": "/review$", "method": "POST"])
+        try await world.fake.fault(["kind": "hang", "seconds": 6, "path": "/review$", "method": "POST"])
         let (bot, _, _) = try world.launch(["bot", "--config", world.config, "--once", "--log-level", "debug"])
         let held = try await world.waitUntil {
             try await world.fake.requests(matching: "/review$").contains { $0["fault"] as? String == "hang" }
@@ -72,7 +74,7 @@ extension EndToEndTests.World {
         let (status, log) = try world.runOnce(timeout: 40)
         #expect(status == 0, "\(log)")
         #expect(log.contains("waiting until it can no longer land"), "\(log)")
-        try await Task.sleep(for: .seconds(1))
+        try await Task.sleep(for: .seconds(6))  // whatever was held has landed by now
         #expect(try await world.reports().count == 1, "\(log)")
         _ = try world.runOnce()
         #expect(try await world.reports().count == 1)
@@ -335,7 +337,10 @@ extension EndToEndTests.World {
         let store = try world.store()
         let record = try #require(try await store.execution(id: id))
         #expect(record.status == .succeeded && record.redriveCount == 1)
-        #expect(try await store.events(executionID: id).contains { $0.type == "ExecutionRedriven" })
+        let events = try await store.events(executionID: id)
+        let redriven = try #require(events.firstIndex { $0.type == "ExecutionRedriven" })
+        let entered = events[redriven...].first { $0.type.hasSuffix("StateEntered") }
+        #expect(entered?.json["stateEnteredEventDetails"]?["name"]?.stringValue == "Test", "redriven from the failed state")
         #expect(try await store.audit.entries().contains { $0.action == "execution.redrive" && $0.actor == "ops" })
         // The bot reports the new outcome once, on the same patch set.
         _ = try world.runOnce()

@@ -52,6 +52,10 @@ import Testing
         #expect(redriven.map { $0.json["executionRedrivenEventDetails"]?["redriveCount"]?.intValue } == [1, 2])
         #expect(events.map(\.seq) == Array(1...events.count), "the history goes on after the failure, nothing overwritten")
         #expect(events.filter { $0.type == "ExecutionFailed" }.count == 2)
+        for index in events.indices where events[index].type == "ExecutionRedriven" {
+            let entered = events[index...].first { $0.type.hasSuffix("StateEntered") }
+            #expect(entered?.json["stateEnteredEventDetails"]?["name"]?.stringValue == "Fan", "redriven from the failed state")
+        }
         #expect(try await store.audit.entries().filter { $0.action == "execution.redrive" && $0.actor == "ops" }.count == 2)
         // Only ended, unsuccessful executions can be redriven.
         await #expect(throws: NotRedrivable.self) { try await runs.redrive(id: request.id, actor: "ops") }
