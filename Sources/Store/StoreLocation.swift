@@ -1,12 +1,19 @@
 public import Foundation
 
 /// Where a store lives, parsed from `sqlite:///abs/path.db`, `sqlite://relative.db` or a plain path.
+///
+/// A URL may name, with `?audit-head=/abs/path`, a file outside the database to which every write
+/// of the audit log appends its new head (`TIME seq=N head=HASH`), for the operator to ship
+/// elsewhere and give back to `stepgate audit verify --expect-head`.
 public struct StoreLocation: Sendable, Equatable {
     /// The database file's path.
     public var path: String
+    /// Where each new audit head is appended, if anywhere.
+    public var auditHeadFile: String?
 
-    public init(path: String) {
+    public init(path: String, auditHeadFile: String? = nil) {
         self.path = path
+        self.auditHeadFile = auditHeadFile
     }
 
     /// Parses a store URL. `postgres://` is named but not supported by this build.
@@ -18,7 +25,10 @@ public struct StoreLocation: Sendable, Equatable {
             var rest = String(trimmed[range.upperBound...])
             switch scheme {
             case "sqlite", "sqlite3", "file":
-                if let q = rest.firstIndex(of: "?") { rest = String(rest[..<q]) }
+                if let q = rest.firstIndex(of: "?") {
+                    auditHeadFile = try Self.auditHead(query: rest[rest.index(after: q)...], url: text)
+                    rest = String(rest[..<q])
+                }
                 rest = rest.removingPercentEncoding ?? rest
                 guard !rest.isEmpty else { throw StoreError(.badLocation, "\(text): the store URL names no file") }
                 path = rest
@@ -35,6 +45,24 @@ public struct StoreLocation: Sendable, Equatable {
         if path.hasPrefix("~/") {
             path = FileManager.default.homeDirectoryForCurrentUser.path + String(path.dropFirst(1))
         }
+    }
+
+    /// The `audit-head` parameter of a store URL's query (the only one there is).
+    static func auditHead(query: Substring, url: String) throws(StoreError) -> String? {
+        var head: String?
+        for item in query.split(separator: "&") where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            let name = String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            guard name == "audit-head" else {
+                throw StoreError(.badLocation, "\(url): unknown store URL parameter '\(name)' (expected audit-head)")
+            }
+            guard value.hasPrefix("/") else {
+                throw StoreError(.badLocation, "\(url): 'audit-head' must be an absolute file path")
+            }
+            head = value
+        }
+        return head
     }
 
     /// The default store: `$STEPGATE_STORE`, else `sqlite://$HOME/.local/state/stepgate/stepgate.db`.

@@ -39,12 +39,14 @@ struct PolicyOptions: ParsableArguments {
 struct StoredRunOptions: ParsableArguments {
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var policyOptions: PolicyOptions
+    @OptionGroup var sandboxOptions: SandboxOptions
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    /// The front door over the store, granting roles from the policy.
+    /// The front door over the store, granting roles from the policy, tasks in the sandbox.
     func runs() -> WorkflowRuns {
-        WorkflowRuns(store: storeOptions.open(), settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+        let store = storeOptions.open()
+        return WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
     }
 }
 
@@ -143,6 +145,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
         var workflow: String?
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var policyOptions: PolicyOptions
+        @OptionGroup var sandboxOptions: SandboxOptions
         @Option(help: "Output format: text or json (one result object with the id).")
         var format: OutputFormat = .text
 
@@ -158,7 +161,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
                 do { inputValue = try Terminal.parseInput(input, origin: "--input") } catch { Terminal.fail(error) }
             }
             let store = storeOptions.open()
-            let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+            let runs = WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
             let cwd = FileManager.default.currentDirectoryPath
             let request = RunRequest(
                 kind: .manual, repository: nil, trusted: .none(), definition: .file(path: definition, text: text),
@@ -435,4 +438,13 @@ enum ExecutionText {
             writeStdout(HistoryRenderer.render(result, executionName: id, wallTime: wallTime))
         }
     }
+}
+
+/// The front door's settings for local durable executions: roles from `--policy`, tasks in the
+/// sandbox `--sandbox` (or the policy's setting) says, the store's files hidden from them.
+func runSettings(store: SQLiteStore, policy: PolicyOptions, sandbox: SandboxOptions) -> WorkflowRuns.Settings {
+    var settings = WorkflowRuns.Settings(policy: policy.load())
+    settings.sandbox = sandbox.resolve(
+        policyFile: policy.policy, protecting: [store.path] + [store.auditHeadFile].compactMap { $0 } + [policy.policy].compactMap { $0 })
+    return settings
 }

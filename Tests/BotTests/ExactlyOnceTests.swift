@@ -105,8 +105,7 @@ extension EndToEndTests.World {
     /// Gerrit names one commit as patch set 1's revision, but the git endpoint serves another at its ref: nothing
     /// runs on it, and the review is told so once.
     @Test func aFetchedCommitThatIsNotThePatchSetsRevisionIsRefusedOnce() async throws {
-        let ran = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-ran-\(UUID().uuidString)")
-        let world = try await World.make(command: "touch \(ran.path)")
+        let world = try await World.make()
         defer { world.stop() }
         let change = try await world.fake.object(.GET, "changes/1")
         let revision = try #require((change["patch_sets"] as? [[String: Any]])?.first?["sha"] as? String)
@@ -123,7 +122,8 @@ extension EndToEndTests.World {
         let message = reports.first.map(World.message) ?? ""
         #expect(message.contains("stepgate.RevisionMismatch"), "\(message)")
         #expect(message.contains(revision), "\(message)")
-        #expect(!FileManager.default.fileExists(atPath: ran.path), "a task ran on a commit Gerrit does not name")
+        let execution = try #require(try await world.store().executions().first)
+        #expect(!(try await world.store().events(executionID: execution.id)).contains { $0.type.hasPrefix("Task") }, "a task ran")
     }
 
     // MARK: - A well-mannered CI account
@@ -206,12 +206,19 @@ extension EndToEndTests.World {
 
     /// A graceful stop leaves the execution RUNNING (never FAILED); the next start resumes it and reports once.
     @Test func sigtermLeavesExecutionsRunningAndTheNextStartResumesThem() async throws {
-        let started = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-started-\(UUID().uuidString)")
-        let world = try await World.make(command: "touch \(started.path); sleep 4; printf '{\"ok\":true}'")
+        // The task (in its sandbox) marks its checkout, which lives in the bot's work directory.
+        let checkouts = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-checkouts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: checkouts, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: checkouts) }
+        let world = try await World.make(
+            command: "touch started; sleep 4; printf '{\"ok\":true}'", roles: "work-directory: \(checkouts.path)")
         defer { world.stop() }
         try await world.vote("alice")
         let (service, _, errURL) = try world.launch(["bot", "--config", world.config, "--log-level", "debug"])
-        #expect(try await world.waitUntil { FileManager.default.fileExists(atPath: started.path) })
+        #expect(
+            try await world.waitUntil {
+                FileManager.default.enumerator(atPath: checkouts.path)?.contains { ($0 as? String)?.hasSuffix("/started") == true } == true
+            })
         kill(service.processIdentifier, SIGTERM)
         let stoppedQuickly = try await world.waitUntil(timeout: 10) { !service.isRunning }
         #expect(stoppedQuickly, "the service did not stop within 10 s")
@@ -298,13 +305,14 @@ extension EndToEndTests.World {
 
     // MARK: - Redrive
 
-    /// World whose workflow counts its first task's runs and fails its second until `flag` exists.
+    /// World whose workflow counts its first task's runs and fails its second until `flag` exists (files of the
+    /// host: the bot runs its tasks without a sandbox here).
     static func redriveWorld(roles: String = "", credentials: String = "") async throws -> (World, URL, URL) {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-redrive-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let count = scratch.appendingPathComponent("count")
         let flag = scratch.appendingPathComponent("flag")
-        let world = try await World.make(roles: roles, credentials: credentials)
+        let world = try await World.make(roles: "sandbox: none\n" + roles, credentials: credentials)
         try world.git(["-C", world.work, "checkout", "-q", "main"])
         try world.write(
             ".stepgate/workflows/check.asl.json",

@@ -1,6 +1,8 @@
 public import Foundation
+public import Config
 public import Runtime
 public import StatesLanguage
+import Store
 import YAMLLoader
 
 /// One Gerrit server the bot polls (`gerrit:` in bot.yaml).
@@ -164,6 +166,12 @@ public struct BotConfiguration: Sendable {
     public var identity: IdentityConfiguration?
     /// Where the bot writes temporary checkouts (default: the system's temporary directory).
     public var workDirectory: String?
+    /// Where the AWS resources of definitions run (the operator's map, winning over a workflow's).
+    public var resources: ResourceMap = ResourceMap()
+    /// How command tasks are isolated (top-level `sandbox`: `bubblewrap`, the default, or `none`).
+    public var sandbox: Sandbox.Mode = .bubblewrap
+    /// The file this configuration was read from (hidden from tasks with the other server files).
+    public var fileName: String?
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -218,6 +226,10 @@ public struct BotConfiguration: Sendable {
         }
         var configuration = parsed!
         configuration.roles = roles
+        configuration.fileName = fileName
+        do { configuration.sandbox = try Sandbox.mode(in: document) } catch {
+            throw BotConfigurationError(fileName: fileName, diagnostics: error.diagnostics)
+        }
         return configuration
     }
 
@@ -290,7 +302,7 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory"]
+        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox"]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
@@ -298,6 +310,9 @@ private struct BotConfigurationParser {
         let store = string(object, "store", []) ?? ""
         var configuration = BotConfiguration(store: store)
         configuration.workDirectory = string(object, "work-directory", [])
+        if let resources = object["resources"], !resources.isNull {
+            configuration.resources = ResourceMap.parse(resources, at: [.key("resources")], into: &diagnostics)
+        }
         var names = Set<String>()
         if let list = object["gerrit"], !list.isNull {
             if let array = list.arrayValue {
@@ -423,5 +438,21 @@ private struct BotConfigurationParser {
             }
         }
         return configuration
+    }
+}
+
+extension BotConfiguration {
+    /// The sandbox the bot's command tasks run in, hiding every file of the bot's own: the store
+    /// (and its audit head file), this configuration, the password, token and key files, the mirrors.
+    public func taskSandbox(auditHeadFile: String? = nil) -> Sandbox {
+        var paths: [String] = []
+        if let location = try? StoreLocation(parsing: store) { paths += [location.path, location.path + "-wal", location.path + "-shm"] }
+        if let auditHeadFile { paths.append(auditHeadFile) }
+        if let fileName { paths.append(fileName) }
+        paths += gerrit.map(\.passwordFile)
+        paths += phabricator.flatMap { [$0.tokenFile] + ($0.gitPasswordFile.map { [$0] } ?? []) }
+        if let identity { paths.append(identity.keys) }
+        paths += repositories.values.map(\.path)
+        return Sandbox(mode: sandbox).protecting(paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
     }
 }
