@@ -25,7 +25,8 @@ import Glibc
 
         static func make(
             command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#,
-            roles: String = "", credentials: String = "", gerritExtra: String = "", requestTimeout: Int = 3
+            roles: String = "", credentials: String = "", gerritExtra: String = "", requestTimeout: Int = 3,
+            triggerValue: Int = 2
         ) async throws -> World {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -45,7 +46,7 @@ import Glibc
                   check:
                     definition: workflows/check.asl.json
                     on:
-                      gerrit: {labels: {Code-Review: 2}, branches: [main]}
+                      gerrit: {labels: {Code-Review: \(triggerValue)}, branches: [main]}
                     report: {vote: Verified}
                 """)
             try world.write("src/a.txt", "one\n")
@@ -92,6 +93,14 @@ import Glibc
             let url = URL(fileURLWithPath: work).appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+
+        /// Commits `files` (path → text) on `main` and pushes it: the trusted side the bot reads workflows from.
+        func trust(_ files: [String: String], _ message: String) throws {
+            try git(["-C", work, "checkout", "-q", "main"])
+            for (path, text) in files { try write(path, text) }
+            try commit(message)
+            try git(["-C", work, "push", "-q", served, "main:refs/heads/main"])
         }
 
         func commit(_ message: String) throws {

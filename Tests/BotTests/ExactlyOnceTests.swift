@@ -175,17 +175,15 @@ extension EndToEndTests.World {
     @Test func aCommentTaskReachesTheReviewOnceDuringTheRun() async throws {
         let world = try await World.make()
         defer { world.stop() }
-        try world.git(["-C", world.work, "checkout", "-q", "main"])
-        try world.write(
-            ".stepgate/workflows/check.asl.json",
-            """
-            {"StartAt": "Say", "States": {
-              "Say": {"Type": "Task", "Resource": "stepgate:comment", "Parameters": {"message": "deploying to staging"},
-                      "ResultPath": null, "Next": "Work"},
-              "Work": {"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["sleep", "3"]}, "End": true}}}
-            """)
-        try world.commit("a workflow that comments")
-        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        try world.trust(
+            [
+                ".stepgate/workflows/check.asl.json": """
+                {"StartAt": "Say", "States": {
+                  "Say": {"Type": "Task", "Resource": "stepgate:comment", "Parameters": {"message": "deploying to staging"},
+                          "ResultPath": null, "Next": "Work"},
+                  "Work": {"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["sleep", "3"]}, "End": true}}}
+                """
+            ], "a workflow that comments")
         try await world.vote("alice")
         var (status, log) = try world.runOnce(timeout: 2.5)  // killed while Work runs, after the comment went out
         #expect(status != 0)
@@ -262,22 +260,8 @@ extension EndToEndTests.World {
     @Test func aRecheckDoesNotLetTheAuthorBypassRoleRules() async throws {
         let world = try await World.make(
             roles: "roles:\n  deploy: {allow: {repositories: [demo], labels: {Code-Review: 2}}}",
-            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+            credentials: #", "Credentials": {"RoleArn": "deploy"}"#, triggerValue: 1)  // any +1 triggers
         defer { world.stop() }
-        try world.git(["-C", world.work, "checkout", "-q", "main"])
-        try world.write(
-            ".stepgate/stepgate.yaml",
-            """
-            version: 1
-            workflows:
-              check:
-                definition: workflows/check.asl.json
-                on:
-                  gerrit: {labels: {Code-Review: 1}, branches: [main]}
-                report: {vote: Verified}
-            """)
-        try world.commit("any +1 triggers")
-        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
         try await world.fake.control(.POST, "accounts", ["username": "bob"])
         try await world.vote("bob", 2)
         _ = try world.runOnce()
@@ -313,18 +297,16 @@ extension EndToEndTests.World {
         let count = scratch.appendingPathComponent("count")
         let flag = scratch.appendingPathComponent("flag")
         let world = try await World.make(roles: "sandbox: none\n" + roles, credentials: credentials)
-        try world.git(["-C", world.work, "checkout", "-q", "main"])
-        try world.write(
-            ".stepgate/workflows/check.asl.json",
-            """
-            {"StartAt": "Build", "States": {
-              "Build": {"Type": "Task", "Resource": "stepgate:command",
-                        "Parameters": {"command": ["sh", "-c", "echo run >> \(count.path); printf '{}'"]}\(credentials), "Next": "Test"},
-              "Test": {"Type": "Task", "Resource": "stepgate:command",
-                       "Parameters": {"command": ["test", "-f", "\(flag.path)"]}\(credentials), "End": true}}}
-            """)
-        try world.commit("build, then test")
-        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        try world.trust(
+            [
+                ".stepgate/workflows/check.asl.json": """
+                {"StartAt": "Build", "States": {
+                  "Build": {"Type": "Task", "Resource": "stepgate:command",
+                            "Parameters": {"command": ["sh", "-c", "echo run >> \(count.path); printf '{}'"]}\(credentials), "Next": "Test"},
+                  "Test": {"Type": "Task", "Resource": "stepgate:command",
+                           "Parameters": {"command": ["test", "-f", "\(flag.path)"]}\(credentials), "End": true}}}
+                """
+            ], "build, then test")
         return (world, count, flag)
     }
 
@@ -392,16 +374,14 @@ extension EndToEndTests.World {
     @Test func aGerritGroupApprovesByItsMembersOnly() async throws {
         let world = try await World.make()
         defer { world.stop() }
-        try world.git(["-C", world.work, "checkout", "-q", "main"])
-        try world.write(
-            ".stepgate/workflows/check.asl.json",
-            """
-            {"StartAt": "Approve", "States": {"Approve": {"Type": "Task", "Resource": "stepgate:approval",
-              "Parameters": {"message": "release?", "approvers": {"count": 2, "from": ["group:Release-Managers"]}},
-              "TimeoutSeconds": 600, "End": true}}}
-            """)
-        try world.commit("two release managers approve")
-        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        try world.trust(
+            [
+                ".stepgate/workflows/check.asl.json": """
+                {"StartAt": "Approve", "States": {"Approve": {"Type": "Task", "Resource": "stepgate:approval",
+                  "Parameters": {"message": "release?", "approvers": {"count": 2, "from": ["group:Release-Managers"]}},
+                  "TimeoutSeconds": 600, "End": true}}}
+                """
+            ], "two release managers approve")
         for user in ["bob", "carol", "erin"] { try await world.fake.control(.POST, "accounts", ["username": user]) }
         try await world.fake.control(.POST, "accounts", ["name": "Release-Managers", "email": "mallory@example.org"])
         try await world.fake.control(.POST, "accounts", ["username": "group:Release-Managers"])
