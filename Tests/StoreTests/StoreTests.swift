@@ -35,7 +35,7 @@ import Testing
                 }
             }
             #expect(errors.isEmpty, "\(errors)")
-            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3"])
+            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "v4"])
         }
     }
 
