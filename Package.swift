@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "Bot",
             dependencies: [
-                "ReviewClients", "Runtime", "Store", "Config", "Git", "StatesLanguage", "YAMLLoader",
+                "ReviewClients", "Runtime", "Store", "Config", "StatesLanguage", "YAMLLoader",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,5 +1,6 @@
 public import Git
 internal import Foundation
+internal import Store
 
 #if canImport(Glibc)
 internal import Glibc
@@ -135,9 +136,10 @@ public enum HookInstaller {
             throw HookFailure("cannot create \(hooksDirectory): \(error.localizedDescription)")
         }
         var settingsPath: String?
+        var settings = HookSettings()
         if let configFile {
             let absolute = absolutePath(configFile)
-            do { _ = try HookSettings.load(file: absolute) } catch { throw HookFailure(error.description) }
+            do { settings = try HookSettings.load(file: absolute) } catch { throw HookFailure(error.description) }
             settingsPath = absolute
         }
         // Check everything before changing anything.
@@ -197,7 +199,24 @@ public enum HookInstaller {
                 lines.append("\(configPath): set stepgate.config = \(settingsPath)")
             }
         }
+        lines.append(prepareStore(settings.storeURL(gitDirectory: gitDirectory), gitDirectory: gitDirectory))
         return lines
+    }
+
+    /// Creates and migrates the hooks' store now, so that no push pays for it, when the installing
+    /// user owns the repository (the hooks run as that user). Otherwise the first push creates it
+    /// with the right owner.
+    static func prepareStore(_ url: String, gitDirectory: String) -> String {
+        var info = stat()
+        guard stat(gitDirectory, &info) == 0, info.st_uid == geteuid() else {
+            return "\(url): the store is created by the first push (the repository belongs to another user)"
+        }
+        do {
+            let store = try SQLiteStore(url: url)
+            return "\(store.path): store ready"
+        } catch {
+            return "\(url): the store is created by the first push (\(error.message))"
+        }
     }
 
     enum Action { case write, unchanged, replace, chain }

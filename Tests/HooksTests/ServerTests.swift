@@ -179,6 +179,10 @@ struct ServerTests {
         #expect(first.status == 0)
         #expect(first.stdout.contains("pre-receive.stepgate-chained"))
         #expect(FileManager.default.fileExists(atPath: hook + ".stepgate-chained"))
+        // The store is made at install, migrated, so that no push pays for creating it.
+        #expect(first.stdout.contains("\(world.server)/stepgate/stepgate.db: store ready"), "\(first.stdout)")
+        let migrated = try String(decoding: Data(contentsOf: URL(fileURLWithPath: world.server + "/stepgate/stepgate.db")), as: UTF8.self)
+        #expect(migrated.contains("grdb_migrations") && migrated.contains("CREATE TABLE executions"))
         // Idempotent.
         let again = try world.stepgate(["hooks", "install", world.server, "--binary", world.binary])
         #expect(again.status == 0)

@@ -1,6 +1,5 @@
 public import AsyncHTTPClient
 import Foundation
-import Git
 public import Logging
 public import ReviewClients
 public import Runtime
@@ -20,7 +19,7 @@ public final class GerritPlatform: ReviewPlatform {
     public let configuration: GerritServerConfiguration
     public let client: GerritClient
     let mirrors: [String: MirrorConfiguration]
-    let credentials: GitCredentials?
+    let credentials: ReviewMirror.Credentials?
     private let selfAccount = Mutex<AccountInfo?>(nil)
     /// Group members (account ids and usernames) by group, read once per poll cycle.
     private let groupMembers = Mutex<[String: Set<String>]>([:])
@@ -43,7 +42,7 @@ public final class GerritPlatform: ReviewPlatform {
         self.mirrors = repositories
         var password = (FileManager.default.contents(atPath: configuration.passwordFile)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
-        self.credentials = GitCredentials(username: configuration.username, password: password)
+        self.credentials = ReviewMirror.credentials(username: configuration.username, password: password)
     }
 
     public var server: String { configuration.name }
@@ -192,23 +191,20 @@ public final class GerritPlatform: ReviewPlatform {
     public func refreshMirror(_ mirror: MirrorConfiguration, logger: Logger) async throws {
         guard let project = mirror.gerritProject else { return }
         let url = configuration.gitURL.hasSuffix("/") ? configuration.gitURL + project : configuration.gitURL + "/" + project
-        let repository = try Repository.openOrCreateMirror(path: mirror.path)
-        try repository.updateMirror(from: url, credentials: credentials)
+        try ReviewMirror(path: mirror.path).update(from: url, credentials: credentials)
     }
 
     /// Fetches `refs/changes/NN/N/P` into the mirror; the commit must be the one Gerrit names as the patch set's
     /// revision (``ReviewTarget/revisionID``), else ``RevisionMismatch``.
     public func fetchRevision(_ snapshot: ReviewSnapshot, into mirror: MirrorConfiguration, logger: Logger) async throws -> String {
-        let repository = try Repository.openOrCreateMirror(path: mirror.path)
-        let local = Repository.localPatchSetRef(change: snapshot.target.reviewNumber, patchSet: snapshot.target.revisionNumber)
+        let local = try ReviewMirror(path: mirror.path)
         let id: String
-        if let existing = try repository.reference(local) {
-            id = existing.description
+        if let existing = try local.commit(at: ReviewMirror.patchSetRef(change: snapshot.target.reviewNumber, patchSet: snapshot.target.revisionNumber)) {
+            id = existing
         } else {
-            id = try repository.fetchGerritPatchSet(
+            id = try local.fetchPatchSet(
                 serverGitURL: configuration.gitURL, project: snapshot.target.project, change: snapshot.target.reviewNumber,
-                patchSet: snapshot.target.revisionNumber, credentials: credentials
-            ).description
+                patchSet: snapshot.target.revisionNumber, credentials: credentials)
             logger.debug("fetched patch set", metadata: ["commit": "\(id)"])
         }
         guard id == snapshot.target.revisionID.lowercased() else {

@@ -1,7 +1,6 @@
 public import AsyncHTTPClient
 import Config
 import Foundation
-import Git
 public import Logging
 public import ReviewClients
 public import Runtime
@@ -49,7 +48,7 @@ public final class PhorgePlatform: ReviewPlatform {
     let mirrors: [String: MirrorConfiguration]
     public let pageSize: Int
     let markers: any OnceMarkers
-    let credentials: GitCredentials?
+    let credentials: ReviewMirror.Credentials?
     private let selfUser = Mutex<ConduitUser?>(nil)
     /// Scope (as configured) → repository.
     private let repositories = Mutex<[String: DiffusionRepository]>([:])
@@ -82,7 +81,7 @@ public final class PhorgePlatform: ReviewPlatform {
             client: httpClient, configuration: http, logger: logger)
         if let username = configuration.gitUsername, let file = configuration.gitPasswordFile {
             let password = try readSecretFile(file, what: "git password", server: configuration.name)
-            self.credentials = GitCredentials(username: username, password: password)
+            self.credentials = ReviewMirror.credentials(username: username, password: password)
         } else {
             self.credentials = nil
         }
@@ -383,15 +382,14 @@ public final class PhorgePlatform: ReviewPlatform {
                 "Phorge reports no clone URI for \(scope) (it serves HTTP only with diffusion.allow-http-auth); "
                     + "set clone-url for repository \(mirror.key)")
         }
-        let fetched = try Repository.openOrCreateMirror(path: mirror.path).fetch(
-            remoteURL: url, refspecs: ["+refs/heads/*:refs/heads/*"], credentials: credentials)
+        let fetched = try ReviewMirror(path: mirror.path).fetch(["+refs/heads/*:refs/heads/*"], from: url, credentials: credentials)
         refreshed.withLock { _ = $0.insert(mirror.key) }
-        logger.debug("fetched the repository's branches", metadata: ["repository": "\(scope)", "branches": "\(fetched.count)"])
+        logger.debug("fetched the repository's branches", metadata: ["repository": "\(scope)", "branches": "\(fetched)"])
     }
 
     public func refreshMirror(_ mirror: MirrorConfiguration, logger: Logger) async throws {
         guard let scope = mirror.phabricatorRepository, let repository = try await repository(scope) else {
-            _ = try Repository.openOrCreateMirror(path: mirror.path)
+            _ = try ReviewMirror(path: mirror.path)
             return
         }
         try refresh(mirror, repository: repository, scope: scope, logger: logger)
@@ -417,41 +415,40 @@ public final class PhorgePlatform: ReviewPlatform {
         revision: Int, title: String?, diff: DifferentialDiff, mirror: MirrorConfiguration, branch: String, logger: Logger
     ) async throws -> Materialized {
         let ref = Self.localRef(revision: revision, diff: diff.id)
-        let repository = try Repository.openOrCreateMirror(path: mirror.path)
-        guard let tip = try repository.reference(RefName.branch(branch).full) else {
+        let local = try ReviewMirror(path: mirror.path)
+        guard let tip = try local.commit(at: RefName.branch(branch).full) else {
             throw PhorgePlatformError("the mirror has no branch \(branch) (the branch this repository's revisions target)")
         }
         let what = "diff \(diff.id) of D\(revision)"
-        func requireInHistory(_ base: ObjectID) throws {
-            guard try TrustRules.baseIsTrusted(base, tip: tip, in: repository) else {
+        func requireInHistory(_ base: String) throws {
+            guard try local.isInHistory(base, of: tip) else {
                 throw PhorgePlatformError(
-                    "stepgate: \(what) is not run: its base commit \(Self.short(base.description)) is not in the history of "
+                    "stepgate: \(what) is not run: its base commit \(Self.short(base)) is not in the history of "
                         + "\(branch), the branch this repository's revisions target. Rebase the change onto \(branch) and "
                         + "update the revision.", refusal: true)
             }
         }
-        if let existing = try repository.reference(ref) {
-            let base = try diff.baseCommit.flatMap(ObjectID.init(hex:)) ?? repository.commit(existing).parents.first ?? tip
+        if let existing = try local.commit(at: ref) {
+            let base = try diff.baseCommit.flatMap(ReviewMirror.commitID) ?? local.firstParent(of: existing) ?? tip
             try requireInHistory(base)
-            return Materialized(commit: existing.description, base: base.description, ontoTip: diff.baseCommit == nil)
+            return Materialized(commit: existing, base: base, ontoTip: diff.baseCommit == nil)
         }
         if let staging = stagingURL(for: mirror) {
-            guard let base = diff.baseCommit.flatMap(ObjectID.init(hex:)) else {
+            guard let base = diff.baseCommit.flatMap(ReviewMirror.commitID) else {
                 throw PhorgePlatformError("stepgate: \(what) is not run: it names no base commit", refusal: true)
             }
             try requireInHistory(base)
-            _ = try repository.fetch(
-                remoteURL: staging, refspecs: ["+refs/tags/phabricator/diff/\(diff.id):\(ref)"], credentials: credentials)
-            guard let id = try repository.reference(ref) else {
+            try local.fetch(["+refs/tags/phabricator/diff/\(diff.id):\(ref)"], from: staging, credentials: credentials)
+            guard let id = try local.commit(at: ref) else {
                 throw PhorgePlatformError("the staging area \(staging) has no refs/tags/phabricator/diff/\(diff.id)")
             }
             logger.debug("fetched the diff from the staging area", metadata: ["commit": "\(id)"])
-            return Materialized(commit: id.description, base: base.description, ontoTip: false)
+            return Materialized(commit: id, base: base, ontoTip: false)
         }
-        let base: ObjectID
+        let base: String
         let ontoTip: Bool
         if let text = diff.baseCommit {
-            guard let id = ObjectID(hex: text) else {
+            guard let id = ReviewMirror.commitID(text) else {
                 throw PhorgePlatformError("stepgate: \(what) is not run: its base commit '\(text)' is not a commit ID", refusal: true)
             }
             try requireInHistory(id)
@@ -460,32 +457,27 @@ public final class PhorgePlatform: ReviewPlatform {
             (base, ontoTip) = (tip, true)
         }
         let raw = try await client.rawDiff(diffID: diff.id)
-        let tree: ObjectID
+        let message = "D\(revision) diff \(diff.id)" + (title.map { ": \($0)" } ?? "") + "\n"
+        let applied: ReviewMirror.AppliedPatch
         do {
-            tree = try repository.applyDiff(raw, onto: base)
+            applied = try local.apply(raw, onto: base)
         } catch {
-            let onto = ontoTip ? "the tip of \(branch) (\(Self.short(base.description))), as it names no base commit"
-                : "its base commit \(Self.short(base.description))"
+            let onto = ontoTip ? "the tip of \(branch) (\(Self.short(base))), as it names no base commit"
+                : "its base commit \(Self.short(base))"
             throw PhorgePlatformError(
-                "stepgate: \(what) is not run: it does not apply onto \(onto): \(error.message). Update the revision with a "
+                "stepgate: \(what) is not run: it does not apply onto \(onto): \(error). Update the revision with a "
                     + "diff that applies.", refusal: true)
         }
-        let when = diff.fields.dateCreated ?? 0
-        let signature = Signature(name: "stepgate", email: "stepgate@localhost", time: when, offsetMinutes: 0)
-        let message = "D\(revision) diff \(diff.id)" + (title.map { ": \($0)" } ?? "") + "\n"
-        let commit = try repository.commit(tree: tree, parents: [base], message: message, author: signature)
-        try repository.setReference(name: ref, to: commit, force: true, logMessage: "stepgate: D\(revision) diff \(diff.id)")
+        let commit = try local.keep(applied, message: message, time: diff.fields.dateCreated ?? 0, under: ref)
         logger.debug(
             "applied the raw diff", metadata: ["commit": "\(commit)", "base": "\(base)", "ontoTip": "\(ontoTip)"])
-        return Materialized(commit: commit.description, base: base.description, ontoTip: ontoTip)
+        return Materialized(commit: commit, base: base, ontoTip: ontoTip)
     }
 
     public func fetchRevision(_ snapshot: ReviewSnapshot, into mirror: MirrorConfiguration, logger: Logger) async throws -> String {
         let target = snapshot.target
-        if let existing = try Repository.openOrCreateMirror(path: mirror.path).reference(
-            Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber))
-        {
-            return existing.description
+        if let existing = try ReviewMirror(path: mirror.path).commit(at: Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber)) {
+            return existing
         }
         guard let diff = try await client.searchDiffs(ids: [target.revisionNumber]).first(where: { $0.id == target.revisionNumber })
         else {
@@ -671,11 +663,11 @@ public final class PhorgePlatform: ReviewPlatform {
             diff.baseCommit == nil, let mirror = mirrors[target.project]
         else { return nil }
         let branch = Self.targetBranch(mirror: mirror, repository: try await repository(target.project))
-        let local = try Repository.openOrCreateMirror(path: mirror.path)
-        let onto = try local.reference(Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber))
-            .flatMap { try local.commit($0).parents.first }
+        let local = try ReviewMirror(path: mirror.path)
+        let onto = try local.commit(at: Self.localRef(revision: target.reviewNumber, diff: target.revisionNumber))
+            .flatMap { try local.firstParent(of: $0) }
         return "Diff \(target.revisionNumber) names no base commit: it was applied onto the tip of \(branch)"
-            + (onto.map { " (\(Self.short($0.description)))" } ?? "") + "."
+            + (onto.map { " (\(Self.short($0)))" } ?? "") + "."
     }
 
     public func postFindings(_ findings: [ReviewFinding], message: String, on target: ReviewTarget, logger: Logger) async throws {
