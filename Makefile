@@ -23,9 +23,11 @@ demo: release
 # Unit and integration tests, then the AWS-recorded ASL conformance corpus and the real-world
 # definitions. Tests run one at a time: many drive real processes, pushes and servers, and timing
 # assertions (timeouts, process group kills) must not compete with them for the two cores.
+# scripts/with-test-servers.sh starts a throwaway PostgreSQL 15 and a moto server on loopback for them
+# (installing postgresql and moto[server] when missing) and stops both afterwards.
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test --no-parallel
+	scripts/with-test-servers.sh $(SWIFT) test --no-parallel
 	@$(MAKE) --no-print-directory conformance BIN=$(DEBUG_BIN)
 	@$(MAKE) --no-print-directory real-world BIN=$(DEBUG_BIN)
 
