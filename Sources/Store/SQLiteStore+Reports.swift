@@ -94,7 +94,7 @@ extension SQLiteStore {
     /// Moves a report to `state` (only from one of `from`, when given); returns whether the row changed.
     @discardableResult
     public func setBotReportState(
-        executionID: String, state: String, detail: String? = nil, from: [String]? = nil, at now: Date = Date()
+        executionID: String, state: String, detail: String?, from: [String]?, at now: Date
     ) async throws(StoreError) -> Bool {
         try await write("update the report of \(executionID)") { db in
             var sql = "UPDATE bot_reports SET state = ?, detail = COALESCE(?, detail), updated = ? WHERE execution_id = ?"
@@ -117,11 +117,7 @@ extension SQLiteStore {
         }
     }
 
-    static func botReport(_ row: Row) -> BotReportRecord {
-        BotReportRecord(
-            executionID: row["execution_id"], dedupeKey: row["dedupe_key"], reviewKey: row["review_key"],
-            workflow: row["workflow"], target: row["target"], revisionNumber: row["revision_number"], commitID: row["commit_id"],
-            state: row["state"], detail: row["detail"], created: Date(timeIntervalSince1970: row["created"]),
-            updated: Date(timeIntervalSince1970: row["updated"]))
+    static func botReport(_ row: Row) throws -> BotReportRecord {
+        try BotReportRecord(row: Columns(row))
     }
 }

@@ -1,6 +1,5 @@
 public import Foundation
 internal import GRDB
-internal import Crypto
 import StatesLanguage
 
 /// The embedded store: one SQLite file in WAL mode, shared safely by several processes
@@ -9,7 +8,7 @@ import StatesLanguage
 /// Every method is `async` and runs its SQL on GRDB's own serial queues, so callers on the
 /// cooperative pool never block on SQLite. Errors are ``StoreError``s whose message names
 /// the file.
-public final class SQLiteStore: Sendable {
+public final class SQLiteStore: ExecutionStore {
     /// The database file.
     public let path: String
     let pool: DatabasePool
@@ -25,7 +24,9 @@ public final class SQLiteStore: Sendable {
     }
 
     public init(location: StoreLocation, busyTimeout: TimeInterval = 10) throws(StoreError) {
-        let path = location.path
+        guard case .sqlite(let path) = location else {
+            throw StoreError(.badLocation, "\(location.path): not an SQLite store (open it with openStore(url:))")
+        }
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
@@ -132,15 +133,13 @@ public final class SQLiteStore: Sendable {
         return StoreError(.database, "\(path): \(what): \(error)")
     }
 
-    static func parseJSON(_ text: String?, column: String) throws -> JSON {
-        guard let text else { return .null }
-        do { return try JSONParser.parse(text) } catch {
-            throw StoreError(.invalidData, "stored \(column) is not valid JSON: \(error.message)")
-        }
-    }
-
-    static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// A GRDB row read by column name, for the records both stores decode alike.
+    struct Columns: StoreRow {
+        let row: Row
+        init(_ row: Row) { self.row = row }
+        func text(_ name: String) throws -> String? { row[name] }
+        func int(_ name: String) throws -> Int? { row[name] }
+        func double(_ name: String) throws -> Double? { row[name] }
     }
 
     // MARK: - Schema
@@ -280,6 +279,17 @@ public final class SQLiteStore: Sendable {
                         time REAL NOT NULL,
                         PRIMARY KEY (execution_id, task_key, voter),
                         FOREIGN KEY (execution_id, task_key) REFERENCES approvals(execution_id, task_key) ON DELETE CASCADE);
+                    """)
+        }
+        m.registerMigration("leases") { db in
+            // Who runs an execution or polls a server right now, until when (see ExecutionStore's leases).
+            try db.execute(
+                sql: """
+                    CREATE TABLE leases (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        owner TEXT NOT NULL,
+                        expires REAL NOT NULL,
+                        acquired REAL NOT NULL);
                     """)
         }
         return m
