@@ -200,7 +200,7 @@ public enum HookMain {
     /// Opens the hooks' store and makes the front door, when first needed.
     static func runs(store: String, policy: RolePolicy) -> () throws -> WorkflowRuns {
         {
-            let opened = try SQLiteStore(url: store)
+            let opened = try openStore(url: store)
             return WorkflowRuns(store: opened, settings: WorkflowRuns.Settings(policy: policy))
         }
     }

@@ -41,8 +41,8 @@ struct BotCommand: AsyncParsableCommand {
             Terminal.printError(error.description)
             throw ExitCode(2)
         }
-        let store: SQLiteStore
-        do { store = try SQLiteStore(url: configuration.store) } catch { Terminal.fail(CLIFailure(message: error.message)) }
+        let store: any ExecutionStore
+        do { store = try openStore(url: configuration.store) } catch { Terminal.fail(CLIFailure(message: error.message)) }
         let failed: Bool = try await ReviewHTTP.withHTTPClient(backgroundActivityLogger: logger) { http in
             var platforms: [any ReviewPlatform] = []
             for server in configuration.gerrit {

@@ -8,15 +8,15 @@ import Store
 struct StoreOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The store: sqlite:///ABS/PATH.db or a path.",
+            "The store: sqlite:///ABS/PATH.db, a path, or postgres://USER@HOST[:PORT]/DATABASE[?schema=NAME].",
             discussion: "Default: $STEPGATE_STORE, else sqlite://$HOME/.local/state/stepgate/stepgate.db."))
     var store: String?
 
     var url: String { store ?? StoreLocation.defaultURL() }
 
     /// Opens the store; any failure is one line and exit status 2.
-    func open() -> SQLiteStore {
-        do { return try SQLiteStore(url: url) } catch { Terminal.fail(CLIFailure(message: error.message)) }
+    func open() -> any ExecutionStore {
+        do { return try openStore(url: url) } catch { Terminal.fail(CLIFailure(message: error.message)) }
     }
 }
 

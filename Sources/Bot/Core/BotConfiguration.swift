@@ -1,6 +1,7 @@
 public import Foundation
 public import Runtime
 public import StatesLanguage
+import Store
 import YAMLLoader
 
 /// One Gerrit server the bot polls (`gerrit:` in bot.yaml).
@@ -142,6 +143,9 @@ public struct BotConfiguration: Sendable {
     public var identity: IdentityConfiguration?
     /// Where the bot writes temporary checkouts (default: the system's temporary directory).
     public var workDirectory: String?
+    /// Seconds a replica's lease on a poll or an execution lasts without a heartbeat (`lease`, default 30s): how
+    /// long the work of a replica that died waits before another takes it over.
+    public var leaseTime: Double = 30
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -268,14 +272,22 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory"]
+        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "lease"]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
         }
         let store = string(object, "store", []) ?? ""
         var configuration = BotConfiguration(store: store)
+        do throws(StoreError) { _ = try StoreLocation(parsing: store) } catch {
+            self.error(error.message, [.key("store")])
+        }
         configuration.workDirectory = string(object, "work-directory", [])
+        if object["lease"] != nil {
+            let lease = duration(object, "lease", [], default: .seconds(30))
+            configuration.leaseTime = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+            if configuration.leaseTime < 1 { error("'lease' must be at least 1s", [.key("lease")]) }
+        }
         var names = Set<String>()
         if let list = object["gerrit"], !list.isNull {
             if let array = list.arrayValue {

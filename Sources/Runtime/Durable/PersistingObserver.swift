@@ -10,7 +10,7 @@ import Store
 /// tasks that run in order; ``flush()`` waits for all of them. The task executor flushes before
 /// every task, so a task's side effects never precede the checkpoint that leads to it.
 final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
-    let store: SQLiteStore
+    let store: any ExecutionStore
     let executionID: String
     private let lock = NSLock()
     private var buffer: [StoredEvent] = []
@@ -18,7 +18,7 @@ final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
     private var tail: Task<Void, Never>?
     private var failure: StoreError?
 
-    init(store: SQLiteStore, executionID: String) {
+    init(store: any ExecutionStore, executionID: String) {
         self.store = store
         self.executionID = executionID
     }

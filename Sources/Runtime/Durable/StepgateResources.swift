@@ -20,7 +20,7 @@ public struct StepgateResources: TaskExecutor {
     public static let comment = "stepgate:comment"
     public static let approval = "stepgate:approval"
 
-    public let store: SQLiteStore
+    public let store: any ExecutionStore
     public let inner: any TaskExecutor
     public let clock: any ExecutionClock
     /// How often a waiting approval looks at the store (seconds, on `clock`).
@@ -28,7 +28,7 @@ public struct StepgateResources: TaskExecutor {
     /// The owner of the change under review, excluded from its approvals unless a task allows it.
     public var owner: ReviewerIdentity?
 
-    public init(store: SQLiteStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
+    public init(store: any ExecutionStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
         self.store = store
         self.inner = inner
         self.clock = clock

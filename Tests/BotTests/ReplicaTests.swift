@@ -1,0 +1,173 @@
+import Foundation
+import NIOHTTP1
+import ReviewFakes
+import Store
+import StoreTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several `stepgate bot` processes sharing one PostgreSQL store against the Gerrit fake: every trigger runs once
+/// and is reported once, even when a replica is killed in the middle of its work.
+@Suite(.serialized) struct ReplicaTests {
+    /// The end-to-end world (a served repository, the Gerrit fake, bot.yaml) with a workflow whose one command task
+    /// sleeps, then appends its execution id to a log (a task that completed twice appears twice there), `changes`
+    /// open changes, and bot replicas sharing one PostgreSQL store, each with its own mirror and work directory (as on
+    /// separate machines).
+    struct Cluster {
+        let world: EndToEndTests.World
+        let storeURL: String
+        let store: any ExecutionStore
+        /// Where the tasks append their execution ids.
+        let taskLog: String
+        var processes: [Process] = []
+        var dir: URL { world.dir }
+        var fake: FakeServer { world.fake }
+
+        static func make(changes: Int, taskSeconds: Double) async throws -> Cluster {
+            let made = try await TestStores.make(.postgres)
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-replica-tasks-\(UUID().uuidString).log")
+            let world = try await EndToEndTests.World.make(
+                command: "sleep \(taskSeconds); echo \"$STEPGATE_EXECUTION_ID\" >> \(log.path); printf '{\"ok\":true}'")
+            // The world has change 1; changes 2... carry the same commit.
+            try world.git(
+                ["-C", world.work, "push", "-q", world.served]
+                    + (2...max(2, changes)).map { String(format: "HEAD:refs/changes/%02d/%d/1", $0 % 100, $0) })
+            for i in 2...max(2, changes) {
+                try await world.fake.control(.POST, "changes", ["project": "demo", "subject": "c\(i)", "owner": "alice", "files": ["src/a.txt"]])
+            }
+            return Cluster(world: world, storeURL: made.url, store: made.store, taskLog: log.path)
+        }
+
+        /// Writes replica `n`'s bot.yaml (the world's, on the shared store, with its own mirror and work directory)
+        /// and starts `stepgate bot` (the long-running service) with it.
+        mutating func startReplica(_ n: Int, lease: String = "2s") throws {
+            let replica = dir.appendingPathComponent("replica-\(n)")
+            try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
+            let config = try String(contentsOfFile: world.config, encoding: .utf8)
+                .replacingOccurrences(of: "store: sqlite://\(dir.path)/stepgate.db", with: "store: \(storeURL)\nlease: \(lease)\nwork-directory: \(replica.path)")
+                .replacingOccurrences(of: "\(dir.path)/mirror.git", with: "\(replica.path)/mirror.git")
+                .replacingOccurrences(of: "poll-interval: 1s", with: "poll-interval: 300ms")
+            let path = dir.appendingPathComponent("bot-\(n).yaml").path
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+            p.arguments = ["bot", "--config", path, "--log-level", "info"]
+            let log = replica.appendingPathComponent("stderr.log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: log)
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            processes.append(p)
+        }
+
+        func vote(_ change: Int) async throws {
+            try await fake.control(.POST, "changes/\(change)/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        }
+
+        /// Reviews the bot posted, by change number.
+        func reviewsByChange() async throws -> [Int: Int] {
+            let reviews = try await fake.control(.GET, "reviews") as? [[String: Any]] ?? []
+            var counts: [Int: Int] = [:]
+            for r in reviews { if let c = r["change"] as? Int { counts[c, default: 0] += 1 } }
+            return counts
+        }
+
+        /// How many times each execution's task completed.
+        func taskRuns() -> [String: Int] {
+            let text = (try? String(contentsOfFile: taskLog, encoding: .utf8)) ?? ""
+            var counts: [String: Int] = [:]
+            for line in text.split(separator: "\n") { counts[String(line), default: 0] += 1 }
+            return counts
+        }
+
+        /// SIGKILLs replica `index` and every process under it at once, as a machine or container dies.
+        func kill(_ index: Int) {
+            let root = processes[index].processIdentifier
+            let tree = [root] + Self.descendants(of: root)
+            for pid in tree { Glibc.kill(pid, SIGKILL) }
+            processes[index].waitUntilExit()
+        }
+
+        static func descendants(of root: pid_t) -> [pid_t] {
+            var parent: [pid_t: pid_t] = [:]
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 1, let ppid = pid_t(fields[1]) { parent[pid] = ppid }
+            }
+            var found: [pid_t] = []
+            var frontier: Set<pid_t> = [root]
+            while !frontier.isEmpty {
+                let next = parent.filter { frontier.contains($0.value) }.map(\.key)
+                found += next
+                frontier = Set(next)
+            }
+            return found
+        }
+
+        func stop() {
+            for p in processes where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
+            let deadline = Date().addingTimeInterval(10)
+            for p in processes {
+                while p.isRunning && Date() < deadline { usleep(20_000) }
+                if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
+            }
+            world.stop()
+            try? FileManager.default.removeItem(atPath: taskLog)
+        }
+
+        func log(_ n: Int) -> String {
+            (try? String(contentsOfFile: dir.appendingPathComponent("replica-\(n)/stderr.log").path, encoding: .utf8)) ?? ""
+        }
+
+    }
+
+    @Test func threeReplicasOneKilledEveryChangeReviewedOnceNoTaskTwice() async throws {
+        var cluster = try await Cluster.make(changes: 30, taskSeconds: 2)
+        defer { cluster.stop() }
+        for n in 0..<3 { try cluster.startReplica(n) }
+        for change in 1...30 { try await cluster.vote(change) }
+
+        // Kill the replica running the most tasks (processes under it), once it runs some and before every change
+        // is reviewed.
+        var victim: Int?
+        let killBy = Date().addingTimeInterval(60)
+        while victim == nil && Date() < killBy {
+            let busy = cluster.processes.map { Cluster.descendants(of: $0.processIdentifier).count }
+            if let most = busy.max(), most >= 4, let index = busy.firstIndex(of: most) {
+                let reviewed = try await cluster.reviewsByChange().count
+                #expect(reviewed < 30, "every change was reviewed before a replica could be killed")
+                cluster.kill(index)
+                victim = index
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let killed = try #require(victim, "no replica ever ran two tasks at once: \(cluster.log(0))")
+
+        // The survivors take the killed replica's executions over once its leases expire.
+        let deadline = Date().addingTimeInterval(120)
+        var reviews: [Int: Int] = [:]
+        while Date() < deadline {
+            reviews = try await cluster.reviewsByChange()
+            if reviews.count == 30 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await Task.sleep(for: .seconds(3))  // room for a duplicate to show up
+        reviews = try await cluster.reviewsByChange()
+        let survivors = (0..<3).filter { $0 != killed }.map { cluster.log($0) }.joined(separator: "\n---\n")
+        #expect(reviews.count == 30, "changes reviewed: \(reviews.keys.sorted()); \(survivors)")
+        #expect(reviews.values.allSatisfy { $0 == 1 }, "reviews per change: \(reviews.filter { $0.value != 1 })")
+        let runs = cluster.taskRuns()
+        #expect(runs.count == 30, "executions whose task completed: \(runs.count)")
+        #expect(runs.values.allSatisfy { $0 == 1 }, "tasks that completed twice: \(runs.filter { $0.value > 1 })")
+        let executions = try await cluster.store.executions(status: nil)
+        #expect(executions.count == 30 && executions.allSatisfy { $0.status == .succeeded }, "\(executions.map(\.status))")
+    }
+
+}
