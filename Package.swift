@@ -64,6 +64,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
+        // AWS over HTTP: Signature V4 (swift-crypto) and the Step Functions API on AsyncHTTPClient.
+        .target(
+            name: "AWS",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         // The polling review bot: triggers, executions, reports.
         .target(
             name: "Bot",
@@ -89,6 +96,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
         // Stores for tests: a fresh SQLite file or a fresh schema of the loopback PostgreSQL (make test starts it).
         .target(name: "StoreTestSupport", dependencies: ["Store"], path: "Tests/Support/StoreTestSupport"),
+        .testTarget(name: "AWSTests", dependencies: ["AWS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage", "StoreTestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git", "StoreTestSupport"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
