@@ -48,13 +48,16 @@ let package = Package(
                 "StatesLanguage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]),
-        // Task resources, roles and secrets from server policy, task identity tokens, durable execution.
+        // Task resources and their sandbox, roles and secrets from server policy, task identity tokens, durable execution.
         .target(
             name: "Runtime",
-            dependencies: ["StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: [
+                "StatesLanguage", "Config", "Git", "Store", "YAMLLoader", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         // Server-side git hooks: pre-receive, update, post-receive, and their installation.
         .target(name: "Hooks", dependencies: ["StatesLanguage", "Config", "Git", "YAMLLoader", "Runtime", "Store"]),
-        // The hooks alone, for the shims: no HTTP client, no argument parser, no bot.
+        // The hooks alone, for the shims: no argument parser, no review clients, no bot.
         .executableTarget(name: "stepgate-hook", dependencies: ["Hooks"]),
         // Gerrit REST and Phorge Conduit over HTTP; knows nothing of the engine.
         .target(

@@ -49,13 +49,18 @@ public struct FetchedRef: Sendable, Hashable {
 /// State shared with the C callbacks of one fetch, passed through their `void *payload`.
 private final class FetchContext {
     let credentials: GitCredentials?
+    /// The origin (scheme, host, port) the credentials are for: the remote URL's.
+    let origin: String?
     /// How often the credentials callback handed out the credentials.
     var credentialAttempts = 0
     /// Set when the server rejected the credentials and the callback refused to try again.
     var rejected = false
+    /// Set when a server of another origin (a redirect's target) asked for the credentials.
+    var refusedOrigin: String?
 
-    init(credentials: GitCredentials?) {
+    init(credentials: GitCredentials?, remoteURL: String) {
         self.credentials = credentials
+        self.origin = urlOrigin(remoteURL)
     }
 }
 
@@ -111,12 +116,12 @@ extension Repository {
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
         options.prune = GIT_FETCH_NO_PRUNE
 
-        let context = FetchContext(credentials: credentials)
+        let context = FetchContext(credentials: credentials, remoteURL: remoteURL)
         let payload = Unmanaged.passRetained(context)
         defer { payload.release() }
         options.callbacks.payload = payload.toOpaque()
         // A C function pointer: no captures; everything comes through the payload.
-        options.callbacks.credentials = { out, _, _, allowedTypes, payload in
+        options.callbacks.credentials = { out, url, _, allowedTypes, payload in
             guard let out, let payload else { return GIT_PASSTHROUGH.rawValue }
             let context = Unmanaged<FetchContext>.fromOpaque(payload).takeUnretainedValue()
             guard let credentials = context.credentials,
@@ -124,6 +129,13 @@ extension Repository {
             else {
                 // libgit2 then reports that authentication is required but unavailable.
                 return GIT_PASSTHROUGH.rawValue
+            }
+            // Only the configured server gets them, never the target of a redirect elsewhere.
+            let asking = url.flatMap { urlOrigin(String(cString: $0)) }
+            guard let asking, asking == context.origin else {
+                context.refusedOrigin = asking ?? "an unknown server"
+                git_error_set_str(Int32(GIT_ERROR_NET.rawValue), "credentials refused to another server")
+                return GIT_EUSER.rawValue
             }
             // Being asked again means the server rejected what we sent: libgit2 would keep
             // asking for ever, so give up.
@@ -141,6 +153,12 @@ extension Repository {
         }
         if rc < 0 {
             let error = GitError.last(code: rc, function: "git_remote_fetch")
+            if let other = context.refusedOrigin {
+                throw GitError(
+                    code: GitError.authenticationFailureCode, errorClass: Int32(GIT_ERROR_NET.rawValue),
+                    message: "authentication failed for \(safeURL): \(redactedURL(other)) asked for the credentials, which are only for \(context.origin ?? "the configured server")",
+                    function: "git_remote_fetch")
+            }
             if context.rejected || rc == GIT_EAUTH.rawValue || error.looksLikeAuthenticationFailure {
                 throw GitError.authenticationFailure(safeURL: safeURL, credentials: credentials, function: "git_remote_fetch")
             }
@@ -307,6 +325,29 @@ func redactedURL(_ url: String) -> String {
     let userInfo = authority[authority.startIndex..<at]
     guard let colon = userInfo.firstIndex(of: ":") else { return url }
     return String(url[..<colon]) + String(url[at...])
+}
+
+/// `scheme://host:port` of a URL (the scheme's default port made explicit, host lower-cased,
+/// user information dropped); nil for a local path.
+func urlOrigin(_ url: String) -> String? {
+    guard let schemeEnd = url.firstRange(of: "://") else { return nil }
+    let scheme = url[..<schemeEnd.lowerBound].lowercased()
+    let rest = url[schemeEnd.upperBound...]
+    var authority = rest[..<(rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex)]
+    if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+    var host = Substring(authority)
+    var port: Substring?
+    if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+        let after = host[host.index(after: close)...]
+        if after.hasPrefix(":") { port = after.dropFirst() }
+        host = host[...close]
+    } else if let colon = host.lastIndex(of: ":") {
+        port = host[host.index(after: colon)...]
+        host = host[..<colon]
+    }
+    let defaultPort = ["http": "80", "https": "443", "git": "9418", "ssh": "22"][scheme] ?? ""
+    let effectivePort = port.map(String.init).flatMap { $0.isEmpty ? nil : $0 } ?? defaultPort
+    return "\(scheme)://\(host.lowercased()):\(effectivePort)"
 }
 
 /// Calls `body` with a `git_strarray` viewing `strings` (valid only during the call).

@@ -58,4 +58,37 @@ extension Repository {
             return entries
         }
     }
+
+    /// Visits the commits `new` has that `old` has not (`git rev-list new ^old`), newest first,
+    /// streaming: nothing is kept between visits, so memory does not grow with the range. `visit`
+    /// returns false to stop early.
+    /// - Returns: how many commits were visited.
+    @discardableResult
+    public func walkCommits(new: ObjectID, hiding old: ObjectID?, _ visit: (ObjectID) throws(GitError) -> Bool) throws(GitError)
+        -> Int
+    {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "git_revwalk_new")
+        defer { git_revwalk_free(walk) }
+        try check(git_revwalk_sorting(walk, GIT_SORT_NONE.rawValue), "git_revwalk_sorting")
+        var newOID = new.oid
+        try check(git_revwalk_push(walk, &newOID), "git_revwalk_push")
+        if let old, !old.isZero {
+            var oldOID = old.oid
+            try check(git_revwalk_hide(walk, &oldOID), "git_revwalk_hide")
+        }
+        var count = 0
+        var oid = git_oid()
+        while true {
+            let rc = git_revwalk_next(&oid, walk)
+            if rc == GIT_ITEROVER.rawValue {
+                git_error_clear()
+                break
+            }
+            try check(rc, "git_revwalk_next")
+            count += 1
+            if try !visit(ObjectID(oid)) { break }
+        }
+        return count
+    }
 }

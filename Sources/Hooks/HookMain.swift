@@ -89,7 +89,9 @@ public enum HookMain {
             let policy = try policy(environment: environment).get()
             let checker = PushChecker(
                 repository: repository, settings: settings, environment: environment,
-                runs: runs(store: settings.storeURL(gitDirectory: repository.path), policy: policy),
+                runs: runs(
+                    store: settings.storeURL(gitDirectory: repository.path), policy: policy, settings: settings, environment: environment,
+                    gitDirectory: repository.path),
                 deadline: started + budget, trigger: "pre-receive")
             report = await checker.check(list)
             if checker.sawPushWorkflows { markPushWorkflows(gitDirectory: repository.path) }
@@ -112,9 +114,8 @@ public enum HookMain {
     static func markPushWorkflows(gitDirectory: String) {
         let marker = pushWorkflowsMarker(gitDirectory: gitDirectory)
         guard !FileManager.default.fileExists(atPath: marker) else { return }
-        try? FileManager.default.createDirectory(
-            atPath: gitDirectory + "/stepgate", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        FileManager.default.createFile(atPath: marker, contents: nil, attributes: [.posixPermissions: 0o600])
+        try? PrivateFiles.createDirectories(gitDirectory + "/stepgate")
+        try? PrivateFiles.createFile(marker)
     }
 
     public static func postReceive(input: String) async -> Int32 {
@@ -131,7 +132,8 @@ public enum HookMain {
                 executable: executablePath(), gitDirectory: repository.path, store: store,
                 configFile: configFile(environment: environment))
             let report = await PushStarter(
-                repository: repository, settings: settings, environment: environment, runs: runs(store: store, policy: policy),
+                repository: repository, settings: settings, environment: environment,
+                runs: runs(store: store, policy: policy, settings: settings, environment: environment, gitDirectory: repository.path),
                 launcher: launcher
             ).start(updates)
             for line in report.lines { printError(line) }
@@ -153,7 +155,8 @@ public enum HookMain {
             return 1
         }
         let front: WorkflowRuns
-        do { front = try runs(store: store, policy: granted)() } catch {
+        let hook = settings(environment: environment).0
+        do { front = try runs(store: store, policy: granted, settings: hook, environment: environment, gitDirectory: gitDirectory)() } catch {
             printError("stepgate: error: execution \(execution): \(describe(error))")
             return 1
         }
@@ -198,10 +201,21 @@ public enum HookMain {
     }
 
     /// Opens the hooks' store and makes the front door, when first needed.
-    static func runs(store: String, policy: RolePolicy) -> () throws -> WorkflowRuns {
+    /// Opens the hooks' store and makes the front door, when first needed. Command tasks run in
+    /// the sandbox the configuration says (bubblewrap unless `none`), never seeing the store, the
+    /// hook configuration or the served repository; a task that ignores SIGTERM gets little grace
+    /// within a push's time budget.
+    static func runs(
+        store: String, policy: RolePolicy, settings hook: HookSettings, environment: [String: String], gitDirectory: String
+    ) -> () throws -> WorkflowRuns {
         {
             let opened = try openStore(url: store)
-            return WorkflowRuns(store: opened, settings: WorkflowRuns.Settings(policy: policy))
+            var settings = WorkflowRuns.Settings(policy: policy)
+            settings.resources = hook.resources
+            settings.killGrace = 0.5
+            let protected = opened.privateFiles + [configFile(environment: environment)].compactMap { $0 } + [gitDirectory]
+            settings.sandbox = Sandbox(mode: hook.sandbox).protecting(protected)
+            return WorkflowRuns(store: opened, settings: settings)
         }
     }
 

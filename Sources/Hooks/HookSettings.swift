@@ -1,5 +1,6 @@
+public import Runtime
 public import StatesLanguage
-internal import Config
+public import Config
 internal import Foundation
 internal import YAMLLoader
 
@@ -24,6 +25,7 @@ public enum ErrorPolicy: String, Sendable, Hashable, CaseIterable {
 ///   store: sqlite:///var/lib/stepgate/demo.db   # default: <git-dir>/stepgate/stepgate.db
 ///   default-branch: main     # judges new refs; default: the branch HEAD names
 /// roles: {...}               # roles and secrets for gates and push workflows (read by the Runtime policy)
+/// resources: {...}           # where AWS resources run (as a workflow's `resources`), winning over the repository
 /// ```
 /// Other top-level sections (the rest of a bot.yaml) are ignored, so one file can serve both.
 public struct HookSettings: Sendable, Equatable {
@@ -35,6 +37,10 @@ public struct HookSettings: Sendable, Equatable {
     public var store: String?
     /// The branch whose `.stepgate/` judges pushes that create a ref; nil: the branch HEAD names.
     public var defaultBranch: String?
+    /// Where the AWS resources of definitions run (the top-level `resources`, winning over a workflow's).
+    public var resources: ResourceMap = ResourceMap()
+    /// How command tasks are isolated (the top-level `sandbox`: `bubblewrap`, the default, or `none`).
+    public var sandbox: Sandbox.Mode = .bubblewrap
 
     /// The default pusher variables, in order:
     /// - `GL_USERNAME`: GitLab (Gitaly sets it for the authenticated user)
@@ -92,6 +98,17 @@ public struct HookSettings: Sendable, Equatable {
         var settings = HookSettings()
         guard case .object(let root) = document.value else {
             throw fail("the hook configuration must be a mapping", document.sourceMap.valueLocation([]))
+        }
+        do { settings.sandbox = try Sandbox.mode(in: document) } catch {
+            let first = error.diagnostics.first
+            throw fail(first?.message ?? "'sandbox' must be bubblewrap or none", first?.location)
+        }
+        if let resources = root["resources"], !resources.isNull {
+            var diagnostics: [Diagnostic] = []
+            settings.resources = ResourceMap.parse(resources, at: [.key("resources")], into: &diagnostics)
+            if let first = diagnostics.first?.located(in: document.sourceMap) {
+                throw fail(first.message, first.location)
+            }
         }
         guard let hooksValue = root["hooks"], !hooksValue.isNull else { return settings }
         guard case .object(let hooks) = hooksValue else {

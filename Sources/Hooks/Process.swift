@@ -1,5 +1,6 @@
 internal import Foundation
 internal import StatesLanguage
+internal import Store
 
 #if canImport(Glibc)
 internal import Glibc
@@ -31,10 +32,10 @@ public struct DetachedProcessLauncher: PushJobLauncher {
         let log = logPath(id)
         let directory = (log as NSString).deletingLastPathComponent
         do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try PrivateFiles.createDirectories(directory)
+            try PrivateFiles.createFile(log)
         } catch {
-            throw HookFailure("cannot create the log directory: \(error.localizedDescription)")
+            throw HookFailure("cannot create the log file: \(error)")
         }
         // git's hook variables describe the push, not the runner; the runner gets an explicit --git-dir.
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }

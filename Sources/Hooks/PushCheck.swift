@@ -103,11 +103,11 @@ public final class PushChecker {
             return
         }
         let base = trusted.commit.flatMap(ObjectID.init(hex:))
-        var commits: [(commit: CommitInfo, files: [String])] = []
+        var commits = EnteringCommits(commits: [], total: 0)
         do {
             if !update.isDeletion {
                 commits = try PushEvent.commitsEntering(update, in: repository, trustedBase: base)
-                try validate(update, base: base, commits: commits, into: &report)
+                try validate(update, base: base, into: &report)
             }
         } catch {
             report.internalError(update.ref, "reading the pushed commits: \(error)", policy: settings.onError)
@@ -121,9 +121,7 @@ public final class PushChecker {
     /// Validates the `.stepgate/` files that differ between the trusted side and the new tip (and
     /// the configuration, whenever any of them does), naming the newest pushed commit that
     /// touched each file in the rejection.
-    func validate(
-        _ update: RefUpdate, base: ObjectID?, commits: [(commit: CommitInfo, files: [String])], into report: inout HookReport
-    ) throws {
+    func validate(_ update: RefUpdate, base: ObjectID?, into report: inout HookReport) throws {
         let touched = Set(
             try repository.changedPaths(from: base, to: update.new).flatMap { [$0.path] + ($0.oldPath.map { [$0] } ?? []) }
                 .filter { $0.hasPrefix(StepgateDirectory.directory) })
@@ -132,15 +130,32 @@ public final class PushChecker {
         for (file, diagnostics) in results {
             let errors = diagnostics.filter { $0.severity == .error }
             guard !errors.isEmpty else { continue }
-            let blame = commits.last { $0.files.contains(file) }?.commit.id ?? update.new
+            let blame = try lastTouch(of: file, from: update.new, hiding: base) ?? update.new
             for d in errors { report.reject(update.ref, "\(blame.short) \(d.formatted(file: file))") }
         }
+    }
+
+    /// The newest commit between `base` and `tip` that changed `path` (only looked for when a file
+    /// is rejected).
+    func lastTouch(of path: String, from tip: ObjectID, hiding base: ObjectID?) throws -> ObjectID? {
+        var found: ObjectID?
+        try repository.walkCommits(new: tip, hiding: base) { (id: ObjectID) throws(GitError) -> Bool in
+            let commit = try repository.commit(id)
+            let mine = try repository.blob(at: path, commit: id)
+            let parents = try commit.parents.map { (p: ObjectID) throws(GitError) in try repository.blob(at: path, commit: p) }
+            if parents.isEmpty ? mine != nil : !parents.contains(where: { $0 == mine }) {
+                found = id
+                return false
+            }
+            return true
+        }
+        return found
     }
 
     // MARK: Gates from the trusted side
 
     func runGates(
-        _ update: RefUpdate, trusted: TrustedSide, commits: [(commit: CommitInfo, files: [String])], front: inout WorkflowRuns?,
+        _ update: RefUpdate, trusted: TrustedSide, commits: EnteringCommits, front: inout WorkflowRuns?,
         into report: inout HookReport
     ) async {
         let config: RepositoryConfig
@@ -171,9 +186,7 @@ public final class PushChecker {
                     trigger: trigger, update: update, pusher: pusher, repository: runRepository.name, commits: commits,
                     template: gate.input)
             else {
-                report.reject(
-                    update.ref,
-                    "gate \(gate.name): the push's \(commits.count) commits do not fit in a 256 KiB gate input; push fewer commits at a time")
+                report.reject(update.ref, "gate \(gate.name): its input template does not fit in AWS's 256 KiB payload limit")
                 continue
             }
             var until = deadline
@@ -192,6 +205,9 @@ public final class PushChecker {
                 continue
             }
             let result = outcome.result
+            if outcome.notes.contains(Sandbox.unsandboxedNotice), !report.lines.contains(where: { $0.contains(Sandbox.unsandboxedNotice) }) {
+                report.warn(nil, Sandbox.unsandboxedNotice)
+            }
             if outcome.outOfTime {
                 report.reject(update.ref, "gate \(gate.name) did not finish within its time budget (\(settings.timeout.shortDescription))")
             } else if outcome.refused, let error = result.error, error == "stepgate.RoleDenied" || error == "stepgate.SecretUnavailable" {

@@ -68,11 +68,9 @@ public final class PushStarter {
             }
             let workflows = config.workflows(forPush: update.ref)
             if workflows.isEmpty { continue }
-            var commits: [(commit: CommitInfo, files: [String])] = []
+            let commits: EnteringCommits
             do {
-                commits = Array(
-                    try PushEvent.commitsEntering(update, in: repository, trustedBase: trusted.commit.flatMap(ObjectID.init(hex:)))
-                        .suffix(1000))
+                commits = try PushEvent.commitsEntering(update, in: repository, trustedBase: trusted.commit.flatMap(ObjectID.init(hex:)))
             } catch {
                 report.warn(update.ref, "no push workflow started: reading the pushed commits: \(error.description)")
                 continue
@@ -90,7 +88,7 @@ public final class PushStarter {
                         trigger: "push", update: update, pusher: pusher, repository: runRepository.name, commits: commits,
                         template: workflow.input)
                 else {
-                    report.warn(update.ref, "\(workflow.name) not started: the push's commits do not fit in a 256 KiB input")
+                    report.warn(update.ref, "\(workflow.name) not started: its input template does not fit in AWS's 256 KiB payload limit")
                     continue
                 }
                 let request = RunRequest(

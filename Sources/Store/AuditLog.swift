@@ -115,9 +115,23 @@ public struct AuditLog: Sendable {
     /// its hash), removed entries (a gap in the sequence, or a head that counts more), an inserted
     /// entry (the next entry links past it, or it lies beyond the head), reordered entries (an
     /// entry whose hash verifies only at another position).
-    public func verify() async throws(StoreError) -> AuditVerification {
+    ///
+    /// - Parameter expectedHead: a head hash recorded outside the database (printed by an earlier
+    ///   verification, or shipped from the store's `audit-head` file). The log must still hold
+    ///   an entry with that hash: one who can write the database can cut entries off the end and
+    ///   rewrite the head row to match, or rewrite the chain from some entry on, and only a head
+    ///   kept elsewhere shows it.
+    public func verify(expectedHead: String? = nil) async throws(StoreError) -> AuditVerification {
         let (rows, head) = try await store.auditChain()
-        return Self.verify(rows, headCount: head?.count, headHash: head?.hash)
+        var verification = Self.verify(rows, headCount: head?.count, headHash: head?.hash)
+        if let expected = expectedHead?.lowercased(), !rows.contains(where: { $0.hash == expected }) {
+            let at = (rows.last?.seq ?? 0) + 1
+            verification.problems.append(
+                AuditProblem(
+                    seq: at, kind: .headMismatch,
+                    message: "no entry has the expected head \(expected): entries were removed from the end or the chain was rewritten"))
+        }
+        return verification
     }
 
     static func verify(_ rows: [AuditRecord], headCount: Int?, headHash: String?) -> AuditVerification {
@@ -241,6 +255,42 @@ public struct AuditLog: Sendable {
 
     static func timeText(_ date: Date) -> String {
         ISO8601.format(date)
+    }
+}
+
+/// Appends `TIME seq=N head=HASH` to a file outside the database after every committed
+/// transaction that wrote the audit log (the store's `audit-head` parameter).
+final class AuditHeadWriter: TransactionObserver, @unchecked Sendable {
+    let file: String
+    /// Touched only on the store's writer queue.
+    private var pending = false
+
+    init(file: String) {
+        self.file = file
+    }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        if case .insert(let table) = eventKind { return table == "audit_log" }
+        return false
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) {
+        pending = true
+    }
+
+    func databaseDidCommit(_ db: Database) {
+        guard pending else { return }
+        pending = false
+        guard let row = try? Row.fetchOne(db, sql: "SELECT count, hash FROM audit_head WHERE id = 1") else { return }
+        let count: Int = row["count"] ?? 0
+        let hash: String = row["hash"] ?? ""
+        // A head that cannot be written is not worth failing a committed transaction for; the
+        // next write brings the file up to date again.
+        try? PrivateFiles.append("\(AuditLog.timeText(Date())) seq=\(count) head=\(hash)\n", to: file)
+    }
+
+    func databaseDidRollback(_ db: Database) {
+        pending = false
     }
 }
 

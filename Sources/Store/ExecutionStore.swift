@@ -13,6 +13,10 @@ public protocol ExecutionStore: Sendable {
     /// The store as people name it in messages: a file path, or a `postgres://` URL without its password.
     var path: String { get }
 
+    /// The files of this store no task may see (the sandbox hides them): an SQLite database with its journal
+    /// files and audit-head file; a PostgreSQL password file.
+    var privateFiles: [String] { get }
+
     /// The schema versions applied, oldest first.
     func appliedMigrations() async throws(StoreError) -> [String]
 
@@ -205,8 +209,9 @@ extension ExecutionStore {
 /// ``PostgresStore``, `sqlite:///PATH` (or a plain path) for ``SQLiteStore``.
 /// - Throws: ``StoreError`` of one line naming the store (never its password).
 public func openStore(url: String) throws(StoreError) -> any ExecutionStore {
-    switch try StoreLocation(parsing: url) {
-    case .sqlite(let path): return try SQLiteStore(location: .sqlite(path: path))
+    let location = try StoreLocation(parsing: url)
+    switch location {
+    case .sqlite: return try SQLiteStore(location: location)
     case .postgres(let settings): return try PostgresStore(settings: settings)
     }
 }

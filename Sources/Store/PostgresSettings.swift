@@ -15,6 +15,8 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible {
     public var schema: String?
     /// How many connections one process opens at most.
     public var poolSize: Int
+    /// The file the password was read from, if any (hidden from tasks).
+    public var passwordFile: String?
 
     public init(
         host: String, port: Int = 5432, user: String, password: String? = nil, database: String, schema: String? = nil,
@@ -57,6 +59,7 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible {
                     throw StoreError(.badLocation, "\(shown): cannot read the password file \(value)")
                 }
                 password = String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+                passwordFile = value
             case "pool":
                 guard let n = Int(value), n >= 1, n <= 200 else {
                     throw StoreError(.badLocation, "\(shown): pool must be a number from 1 to 200, not '\(value)'")

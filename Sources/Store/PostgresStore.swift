@@ -19,6 +19,8 @@ public final class PostgresStore: ExecutionStore {
 
     public var path: String { settings.description }
 
+    public var privateFiles: [String] { settings.passwordFile.map { [$0] } ?? [] }
+
     /// Opens the store at `url` (see ``PostgresSettings``). Connecting and migrating happen on first use;
     /// ``prepare()`` does both at once and reports a server that cannot be reached.
     public convenience init(url: String) throws(StoreError) {

@@ -11,10 +11,14 @@ import StatesLanguage
 public final class SQLiteStore: ExecutionStore {
     /// The database file.
     public let path: String
+    /// Where each new audit head is appended (the location's `audit-head`), if anywhere.
+    public let auditHeadFile: String?
+
+    public var privateFiles: [String] { [path, path + "-wal", path + "-shm"] + (auditHeadFile.map { [$0] } ?? []) }
     let pool: DatabasePool
 
     /// The newest schema version this build writes.
-    public static let schemaVersion = "v3"
+    public static let schemaVersion = "leases"
 
     /// Opens (creating when absent) the store at `url`: `sqlite:///abs/path.db`, or a plain path.
     /// Parent directories are created. A file that is not a database, or a database from a newer
@@ -23,20 +27,28 @@ public final class SQLiteStore: ExecutionStore {
         try self.init(location: StoreLocation(parsing: url), busyTimeout: busyTimeout)
     }
 
+    /// Opens (creating when absent) the store at `location`. A new file is made 0600 (and new
+    /// directories 0700) whatever the umask; SQLite gives its -wal and -shm files the same mode.
     public init(location: StoreLocation, busyTimeout: TimeInterval = 10) throws(StoreError) {
-        guard case .sqlite(let path) = location else {
+        guard case .sqlite(let path, _) = location else {
             throw StoreError(.badLocation, "\(location.path): not an SQLite store (open it with openStore(url:))")
         }
         self.path = path
+        self.auditHeadFile = location.auditHeadFile
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try PrivateFiles.createDirectories(directory.path)
         } catch {
-            throw StoreError(.cannotOpen, "\(path): cannot create the directory \(directory.path): \(error.localizedDescription)")
+            throw StoreError(.cannotOpen, "\(path): cannot create the directory \(directory.path): \(error)")
         }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw StoreError(.cannotOpen, "\(path): is a directory, not a database file")
+        }
+        do {
+            try PrivateFiles.createFile(path)
+        } catch {
+            throw StoreError(.cannotOpen, "\(path): cannot create the database file: \(error)")
         }
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
@@ -56,6 +68,9 @@ public final class SQLiteStore: ExecutionStore {
             throw Self.map(error, path: path, doing: "cannot open the store")
         }
         pool = opened
+        if let headFile = location.auditHeadFile {
+            opened.add(transactionObserver: AuditHeadWriter(file: headFile), extent: .databaseLifetime)
+        }
         do {
             let migrator = Self.migrator
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {

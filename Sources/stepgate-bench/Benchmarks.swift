@@ -11,7 +11,7 @@ enum Benchmarks {
     static func main() async {
         let args = CommandLine.arguments.dropFirst()
         guard let mode = args.first, let n = args.dropFirst().first.flatMap({ Int($0) }) else {
-            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate|durable|spawn N\n".utf8))
+            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate|durable|spawn N, command N [bubblewrap|none]\n".utf8))
             exit(2)
         }
         let result: JSONObject
@@ -21,7 +21,9 @@ enum Benchmarks {
         case "validate": result = validate(states: n)
         case "durable": result = await durable(executions: n)
         case "spawn": result = spawn(times: n)
-        case "command": result = await command(times: n)
+        case "command":
+            let sandbox = args.dropFirst(2).first.flatMap(Sandbox.Mode.init(rawValue:)) ?? .bubblewrap
+            result = await command(times: n, sandbox: Sandbox(mode: sandbox))
         default:
             FileHandle.standardError.write(Data("unknown benchmark \(mode)\n".utf8))
             exit(2)
@@ -169,9 +171,11 @@ enum Benchmarks {
         }
         let machine = try! StateMachineCompiler.compile(try! JSONParser.parse(text))
         let durable = DurableExecutions(store: store)
-        let tasks = StepgateTaskExecutor(
-            configuration: .init(
-                workspace: .directory(directory.path), context: TriggerContext(kind: .manual, repository: "bench")))
+        // The engine and the store alone: the sandbox has a benchmark of its own (`command`).
+        var configuration = StepgateTaskExecutor.Configuration(
+            workspace: .directory(directory.path), context: TriggerContext(kind: .manual, repository: "bench"))
+        configuration.sandbox = .none
+        let tasks = StepgateTaskExecutor(configuration: configuration)
         let start = DispatchTime.now()
         var transitions = 0
         for i in 0..<executions {
@@ -196,20 +200,37 @@ enum Benchmarks {
         ])
     }
 
-    /// One `stepgate:command` task running `true`, `times` times, without an execution or a store.
-    static func command(times: Int) async -> JSONObject {
-        let directory = FileManager.default.temporaryDirectory.path
-        let tasks = StepgateTaskExecutor(
-            configuration: .init(workspace: .directory(directory), context: TriggerContext(kind: .manual, repository: "bench")))
+    /// One `stepgate:command` task running `true`, `times` times, without an execution or a store,
+    /// in `sandbox`.
+    static func command(times: Int, sandbox: Sandbox) async -> JSONObject {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bench-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = StepgateTaskExecutor.Configuration(
+            workspace: .directory(directory), context: TriggerContext(kind: .manual, repository: "bench"))
+        configuration.sandbox = sandbox
+        let tasks = StepgateTaskExecutor(configuration: configuration)
         let request = TaskRequest(
             resource: "stepgate:command", input: ["command": ["true"]], credentials: nil, timeoutSeconds: 30,
             heartbeatSeconds: nil, stateName: "Check", executionID: "bench", key: "/Check#0", attempt: 0, context: .null)
+        do { _ = try await tasks.execute(request) } catch {
+            FileHandle.standardError.write(Data("command (\(sandbox.mode.rawValue)): \(error)\n".utf8))
+            exit(1)
+        }
+        // The median of single runs: the machine is shared, and a few slow starts say little.
+        var samples: [Double] = []
         let start = DispatchTime.now()
-        for _ in 0..<times { _ = try? await tasks.execute(request) }
+        for _ in 0..<times {
+            let one = DispatchTime.now()
+            _ = try? await tasks.execute(request)
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - one.uptimeNanoseconds) / 1e6)
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        samples.sort()
         return JSONObject([
-            ("benchmark", "command"), ("times", .int(times)), ("seconds", .double(seconds)),
-            ("millisecondsPerTask", .double(seconds * 1000 / Double(times))),
+            ("benchmark", "command"), ("sandbox", .string(sandbox.mode.rawValue)), ("times", .int(times)), ("seconds", .double(seconds)),
+            ("millisecondsPerTask", .double(seconds * 1000 / Double(times))), ("medianMilliseconds", .double(samples[samples.count / 2])),
+            ("fastestMilliseconds", .double(samples[0])),
         ])
     }
 

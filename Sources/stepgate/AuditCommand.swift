@@ -14,15 +14,27 @@ struct AuditCommand: AsyncParsableCommand {
             discussion: """
                 Prints `audit log intact: N entries` (and the newest hash, worth recording elsewhere) and exits 0, \
                 or prints one line per problem (an edited, removed, inserted or reordered entry, by seq) and exits 1. \
+                With --expect-head, a head recorded earlier outside the database (from this output, or from the \
+                store URL's audit-head file) must still be in the log: this catches entries cut off the end and a \
+                chain rewritten by someone who can write the database. \
                 The store defaults to $STEPGATE_STORE, else sqlite://$HOME/.local/state/stepgate/stepgate.db.
                 """)
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
+        @Option(help: ArgumentHelp("A head hash recorded earlier (64 hex digits) that the log must still hold.", valueName: "hash"))
+        var expectHead: String?
+
+        func validate() throws {
+            if let expectHead, expectHead.count != 64 || !expectHead.allSatisfy(\.isHexDigit) {
+                throw ValidationError("--expect-head must be a head hash: 64 hex digits (found '\(expectHead)')")
+            }
+        }
 
         func run() async throws {
             let store = storeOptions.open()
-            let v = await storeCall { () async throws(StoreError) in try await store.audit.verify() }
+            let expected = expectHead
+            let v = await storeCall { () async throws(StoreError) in try await store.audit.verify(expectedHead: expected) }
             switch format {
             case .json:
                 let problems = v.problems.map { p in

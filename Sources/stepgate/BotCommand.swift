@@ -3,6 +3,7 @@ import Bot
 import Foundation
 import Logging
 import ReviewClients
+import Runtime
 import ServiceLifecycle
 import UnixSignals
 import Store
@@ -43,6 +44,12 @@ struct BotCommand: AsyncParsableCommand {
         }
         let store: any ExecutionStore
         do { store = try openStore(url: configuration.store) } catch { Terminal.fail(CLIFailure(message: error.message)) }
+        // Tasks run in the sandbox or not at all: a bot that cannot make one says so once and stops.
+        let sandbox = configuration.taskSandbox(storeFiles: store.privateFiles)
+        if let unavailable = sandbox.probe() {
+            Terminal.fail(CLIFailure(message: "\(config): \(unavailable.description)"))
+        }
+        if sandbox.mode == .none { Terminal.printError("stepgate: warning: \(Sandbox.unsandboxedNotice)") }
         let failed: Bool = try await ReviewHTTP.withHTTPClient(backgroundActivityLogger: logger) { http in
             var platforms: [any ReviewPlatform] = []
             for server in configuration.gerrit {

@@ -130,6 +130,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
         var workflow: String?
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var policyOptions: PolicyOptions
+        @OptionGroup var sandboxOptions: SandboxOptions
         @Option(help: "Output format: text or json (one result object with the id).")
         var format: OutputFormat = .text
 
@@ -145,7 +146,7 @@ struct ExecutionsCommand: AsyncParsableCommand {
                 do { inputValue = try Terminal.parseInput(input, origin: "--input") } catch { Terminal.fail(error) }
             }
             let store = storeOptions.open()
-            let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+            let runs = WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
             let cwd = FileManager.default.currentDirectoryPath
             let request = RunRequest(
                 kind: .manual, repository: nil, trusted: .none(), definition: .file(path: definition, text: text),
@@ -172,12 +173,13 @@ struct ExecutionsCommand: AsyncParsableCommand {
         var id: String?
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var policyOptions: PolicyOptions
+        @OptionGroup var sandboxOptions: SandboxOptions
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
         func run() async throws {
             let store = storeOptions.open()
-            let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(policy: policyOptions.load()))
+            let runs = WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
             let resumed: [RunOutcome]
             if let id {
                 resumed = [await storeCall { () async throws(StoreError) in try await runs.resume(id: id) }]
@@ -382,4 +384,13 @@ enum ExecutionText {
             writeStdout(HistoryRenderer.render(result, executionName: id, wallTime: wallTime))
         }
     }
+}
+
+/// The front door's settings for local durable executions: roles from `--policy`, tasks in the
+/// sandbox `--sandbox` (or the policy's setting) says, the store's files hidden from them.
+func runSettings(store: any ExecutionStore, policy: PolicyOptions, sandbox: SandboxOptions) -> WorkflowRuns.Settings {
+    var settings = WorkflowRuns.Settings(policy: policy.load())
+    settings.sandbox = sandbox.resolve(
+        policyFile: policy.policy, protecting: store.privateFiles + [policy.policy].compactMap { $0 })
+    return settings
 }

@@ -16,7 +16,8 @@ struct RunCommand: AsyncParsableCommand {
             {"status":"SUCCEEDED","output":...} or {"status":"FAILED","error":"...","cause":"..."}. \
             Roles (Task Credentials) come only from the --policy file; without one, no role is \
             granted and a workflow whose tasks name a role fails before any task runs. Command \
-            tasks run in the current directory, or in a fresh checkout of --rev from --repo. AWS \
+            tasks run in the current directory, or in a fresh checkout of --rev from --repo, inside a \
+            bubblewrap sandbox unless --sandbox none (or the policy file's 'sandbox: none') says otherwise. AWS \
             resources run as the workflow's resources in .stepgate/stepgate.yaml, --resources and \
             --mock say; an AWS resource nothing maps fails the execution, naming it. ItemReader and \
             ResultWriter buckets are the directories the workflow's buckets and --bucket name.
@@ -60,6 +61,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "AWS resources and buckets run locally")
     var local: LocalRunOptions
+
+    @OptionGroup var sandboxOptions: SandboxOptions
 
     func validate() throws {
         if input != nil && inputFile != nil {
@@ -124,7 +127,9 @@ struct RunCommand: AsyncParsableCommand {
             kind: .manual, repository: repository, trusted: trusted, definition: .file(path: definition, text: text),
             checkout: checkout, input: inputValue,
             repositoryName: Self.repositoryName(repo ?? FileManager.default.currentDirectoryPath), local: local)
-        let runs = WorkflowRuns(store: nil, settings: WorkflowRuns.Settings(policy: rolePolicy, identity: identity))
+        var settings = WorkflowRuns.Settings(policy: rolePolicy, identity: identity)
+        settings.sandbox = sandboxOptions.resolve(policyFile: policy, protecting: [policy, identityKeys].compactMap { $0 })
+        let runs = WorkflowRuns(store: nil, settings: settings)
         let started = Date()
         let outcome: RunOutcome
         do {

@@ -357,6 +357,120 @@ import Glibc
         #expect(message.contains("succeeded"), "\(message)")
     }
 
+    /// A review's task, run for real by the bot, cannot read another role's secret, the bot's
+    /// password file, its store, its configuration or its identity key; it sees none of the bot's
+    /// processes; its own role's secret, printed in every encoding and past the output cap, reaches
+    /// no comment, no log and no store file.
+    @Test func aReviewTaskSeesNothingOfTheBotAndLeaksNoSecret() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-sandbox-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let secret = dir.appendingPathComponent("deploy-secret").path
+        let other = dir.appendingPathComponent("other-secret").path
+        try "s3cr3t-value-4711\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        try "other-role-secret-0815\n".write(toFile: other, atomically: true, encoding: .utf8)
+        let keys = dir.appendingPathComponent("keys").path
+        let rotate = Process()
+        rotate.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+        rotate.arguments = ["identity", "rotate", "--keys", keys]
+        try rotate.run()
+        rotate.waitUntilExit()
+        let key = try #require(try FileManager.default.contentsOfDirectory(atPath: keys).first.map { keys + "/" + $0 })
+        // The world's paths are known once it exists; the probe names them literally.
+        var probeTargets: [String] = [other, key]
+        let script = { (targets: [String]) -> String in
+            let files = targets.map { "'\($0)'" }.joined(separator: " ")
+            return """
+                for f in \(files); do if cat "$f" >/dev/null 2>&1; then echo "seen:$f" >&2; else echo "denied:$f" >&2; fi; done
+                echo "processes:$(ls /proc | grep -c '^[0-9]')" >&2
+                for p in stepgate git; do pgrep -x "$p" >/dev/null 2>&1 && echo "saw-the-bot" >&2; done
+                S="$DEPLOY_TOKEN"; echo "raw:$S" >&2
+                printf '%s' "$S" | base64 >&2
+                printf '%s' "$S" | od -An -tx1 | tr -d ' \\n' >&2; echo >&2
+                printf '%s' "$S" | od -An -tx1 | tr -d '\\n' | sed 's/ /%/g' >&2; echo >&2
+                printf '%s\\n%s\\n' "${S%????????}" "${S#${S%????????}}" >&2
+                head -c 1048570 /dev/zero | tr '\\0' x; printf '%s' "$S"
+                exit 3
+                """
+        }
+        let roles = """
+            roles:
+              deploy:
+                secrets: {DEPLOY_TOKEN: {file: \(secret)}}
+                allow: {repositories: [demo]}
+              other:
+                secrets: {OTHER_TOKEN: {file: \(other)}}
+                allow: {repositories: [demo]}
+            identity: {keys: \(keys), issuer: "https://stepgate.example", audience: ci}
+            """
+        // First make the world to learn its paths, then write the probing workflow into it.
+        var world = try await World.make(command: "true", roles: roles, credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        defer { world.stop() }
+        probeTargets += [world.config, world.dir.appendingPathComponent("stepgate.db").path, world.fake.directory.appendingPathComponent("password").path]
+        try world.git(["-C", world.work, "checkout", "-q", "main"])
+        try world.write(
+            ".stepgate/workflows/check.asl.json",
+            """
+            {"StartAt": "Lint", "States": {"Lint": {"Type": "Task", "Resource": "stepgate:command",
+              "Parameters": {"command": ["sh", "-c", \(World.jsonString(script(probeTargets)))]},
+              "Credentials": {"RoleArn": "deploy"}, "TimeoutSeconds": 60, "End": true}}}
+            """)
+        try world.commit("the probing workflow")
+        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        _ = world
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        let (status, log) = try world.runOnce(timeout: 60)
+        #expect(status == 0, "\(log)")
+        let reviews = try await world.reviews()
+        let message = reviews.compactMap { ($0["input"] as? [String: Any])?["message"] as? String }.joined(separator: "\n")
+        for path in probeTargets {
+            #expect(message.contains("denied:\(path)"), "the task read \(path): \(message)")
+        }
+        #expect(!message.contains("saw-the-bot"), "\(message)")
+        let forms = ["s3cr3t-value-4711", Data("s3cr3t-value-4711".utf8).base64EncodedString(),
+                     Array("s3cr3t-value-4711".utf8).map { String(format: "%02x", $0) }.joined(),
+                     Array("s3cr3t-value-4711".utf8).map { String(format: "%%%02x", $0) }.joined(), "s3cr3t-va\nlue-4711"]
+        let store = try Data(contentsOf: world.dir.appendingPathComponent("stepgate.db"))
+        let wal = (try? Data(contentsOf: world.dir.appendingPathComponent("stepgate.db-wal"))) ?? Data()
+        for form in forms {
+            #expect(!message.contains(form), "a comment holds \(form)")
+            #expect(!log.contains(form), "the log holds \(form)")
+            #expect(store.range(of: Data(form.utf8)) == nil && wal.range(of: Data(form.utf8)) == nil, "the store holds \(form)")
+        }
+        #expect(message.contains("raw:***"), "\(message)")
+    }
+
+    /// A review task that ignores SIGTERM and leaves a setsid child behind is gone, tree and all,
+    /// at its TimeoutSeconds; the review hears of the timeout.
+    @Test func aReviewTaskOutstayingItsTimeoutIsKilledWithItsWholeTree() async throws {
+        let world = try await World.make(command: "setsid sleep 619 & trap '' TERM; sleep 620")
+        defer { world.stop() }
+        try world.git(["-C", world.work, "checkout", "-q", "main"])
+        try world.write(
+            ".stepgate/workflows/check.asl.json",
+            """
+            {"StartAt": "Lint", "States": {"Lint": {"Type": "Task", "Resource": "stepgate:command",
+              "Parameters": {"command": ["sh", "-c", "setsid sleep 619 & trap '' TERM; sleep 620"]}, "TimeoutSeconds": 2, "End": true}}}
+            """)
+        try world.commit("a task that outstays its timeout")
+        try world.git(["-C", world.work, "push", "-q", world.served, "main:refs/heads/main"])
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        let started = Date()
+        let (status, log) = try world.runOnce(timeout: 30)
+        #expect(status == 0, "\(log)")
+        #expect(Date().timeIntervalSince(started) < 15)
+        let message = try await world.reviews().compactMap { ($0["input"] as? [String: Any])?["message"] as? String }.joined()
+        #expect(message.contains("States.Timeout"), "\(message)")
+        usleep(300_000)
+        for marker in ["sleep 619", "sleep 620"] {
+            let alive = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.contains { entry in
+                guard Int(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+                return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ").contains(marker)
+            } ?? false
+            #expect(!alive, "\(marker) outlived the task")
+        }
+    }
+
     @Test func newPatchSetCancelsTheOldExecutionWithAMessage() async throws {
         let world = try await World.make(command: #"sleep 6"#)
         defer { world.stop() }

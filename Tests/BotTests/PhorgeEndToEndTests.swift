@@ -318,10 +318,9 @@ import Glibc
     }
 
     @Test func theWorkflowReceivesThePhorgeTriggerEvent() async throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-event-\(UUID().uuidString).txt").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
+        // The task prints what it received (it runs in a sandbox: nothing it writes outside its checkout survives).
         let world = try await World.make(
-            command: "echo \"$TRIG|$REV|$TITLE|$AUTHOR|$STATUS|$DIFF|$COMMIT|$BASE|$BRANCH|$BOB|$FILES\" > \(out)",
+            command: "echo \"$TRIG|$REV|$TITLE|$AUTHOR|$STATUS|$DIFF|$COMMIT|$BASE|$BRANCH|$BOB|$FILES\"",
             env: #", "env": {"TRIG.$": "$.trigger", "REV.$": "States.Format('{}', $.revision.id)", "TITLE.$": "$.revision.title", "AUTHOR.$": "$.revision.author", "STATUS.$": "$.revision.status", "DIFF.$": "States.Format('{}', $.diff.id)", "COMMIT.$": "$.diff.revision", "BASE.$": "$.diff.base", "BRANCH.$": "$.branch", "BOB.$": "$.reviewers.bob", "FILES.$": "States.JsonToString($.files)"}"#)
         defer { world.stop() }
         try await world.accept()
@@ -331,7 +330,16 @@ import Glibc
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let comments = try await world.botComments()
         #expect(comments.first?.contains("succeeded") == true, "\(comments)")
-        let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let query = Process()
+        query.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        query.arguments = [world.dir.appendingPathComponent("stepgate.db").path, "SELECT output FROM executions"]
+        let pipe = Pipe()
+        query.standardOutput = pipe
+        try query.run()
+        let stored = pipe.fileHandleForReading.readDataToEndOfFile()
+        query.waitUntilExit()
+        let result = try JSONSerialization.jsonObject(with: stored) as? [String: Any]
+        let text = (result?["stdout"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(
             text == "phabricator|1|the change|alice|accepted|1|\(commit)|\(world.base)|main|accepted|[\"src/a.txt\",\"src/b.txt\"]",
             "\(log)")
@@ -453,6 +461,39 @@ import Glibc
         #expect(status == 0, "\(log)")
         let comments = try await world.botComments()
         #expect(comments.count == 2, "\(log)")
+        #expect(comments.last?.contains("workflow check succeeded") == true, "\(comments)")
+    }
+
+    /// Approvals by account identity on Phorge: the revision's author and someone who is not an
+    /// approver are ignored, each told so once; an approver's command decides.
+    @Test func anApprovalCommandFromSomeoneNotAllowedIsIgnoredAndSaidSo() async throws {
+        let gate = #""Gate": {"Type": "Task", "Resource": "stepgate:approval", "Parameters": {"approvers": ["carol", "alice"], "message": "deploy?"}, "TimeoutSeconds": 600, "End": true}"#
+        let world = try await World.make(extraStates: gate, botConfigExtra: "    approval-command: \"!ship it\"")
+        defer { world.stop() }
+        try await world.fake.control(.POST, "users", ["userName": "carol"])
+        try await world.fake.control(.POST, "users", ["userName": "dave"])
+        try await world.accept()
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        #expect(try await world.botComments().isEmpty, "waiting for an approver: \(log)")
+        // The author (alice, though listed) and dave (not listed) ask; neither decides, each is told once.
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "alice", "content": "!ship it"])
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "dave", "content": "!ship it"])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        var comments = try await world.botComments()
+        #expect(comments.count == 2, "\(comments) \(log)")
+        #expect(comments.contains { $0.contains("approval command of alice was ignored") && $0.contains("their own change") }, "\(comments)")
+        #expect(comments.contains { $0.contains("approval command of dave was ignored") }, "\(comments)")
+        #expect(!comments.contains { $0.contains("succeeded") }, "\(comments)")
+        // carol decides.
+        try await world.fake.control(.POST, "revisions/1/comments", ["author": "carol", "content": "!ship it"])
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        comments = try await world.botComments()
+        #expect(comments.count == 3, "\(comments)")
         #expect(comments.last?.contains("workflow check succeeded") == true, "\(comments)")
     }
 

@@ -186,3 +186,59 @@ final class Scratch {
         #expect(r.stderr.contains("not both"))
     }
 }
+
+@Suite struct SandboxCommandLineTests {
+    static let whoami = #"""
+        {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "stepgate:command",
+          "Parameters": {"command": ["sh", "-c", "cat policy.yaml >/dev/null 2>&1 && echo policy-readable || echo policy-hidden"]}, "End": true}}}
+        """#
+
+    @Test func tasksRunSandboxedUnlessTheOperatorSaysNone() throws {
+        let dir = try Scratch()
+        let file = try dir.write("t.asl.json", Self.whoami)
+        let policy = try dir.write("policy.yaml", "roles: {}\n")
+        // The policy file lies in the task's directory, and stays covered.
+        let p = Process()
+        p.executableURL = stepgateBinary
+        p.arguments = ["run", "--definition", file, "--policy", policy, "--format", "json"]
+        p.currentDirectoryURL = dir.url
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(try JSONParser.parse(String(decoding: data, as: UTF8.self))["output"]?["stdout"] == "policy-hidden\n")
+
+        let none = try stepgate(["run", "--definition", file, "--sandbox", "none", "--format", "json"])
+        #expect(none.status == 0)
+        #expect(none.stderr == "stepgate: warning: command tasks ran without a sandbox (sandbox: none): they could read and change everything the server's user can\n")
+        let fromPolicy = try dir.write("none.yaml", "sandbox: none\nroles: {}\n")
+        #expect(try stepgate(["run", "--definition", file, "--policy", fromPolicy, "--format", "json"]).stderr.contains("without a sandbox"))
+    }
+
+    @Test func aBadSandboxSettingIsOneLine() throws {
+        let dir = try Scratch()
+        let file = try dir.write("t.asl.json", Self.whoami)
+        let flag = try stepgate(["run", "--definition", file, "--sandbox", "off"])
+        #expect(flag.status != 0 && flag.stderr.contains("--sandbox must be bubblewrap or none (found 'off')"))
+        let policy = try dir.write("bad.yaml", "roles: {}\nsandbox: off\n")
+        let r = try stepgate(["run", "--definition", file, "--policy", policy])
+        #expect(r.status == 2)
+        #expect(r.stderr == "\(policy):2:10: error: 'sandbox' must be bubblewrap or none (found 'off')\n")
+    }
+}
+
+@Suite struct AuditCommandLineTests {
+    @Test func anExpectedHeadMustBeInTheLog() throws {
+        let dir = try Scratch()
+        let store = dir.url.appendingPathComponent("s.db").path
+        let empty = try stepgate(["audit", "verify", "--store", store])
+        #expect(empty.status == 0 && empty.stdout.hasPrefix("audit log intact: 0 entries"))
+        let missing = try stepgate(["audit", "verify", "--store", store, "--expect-head", String(repeating: "ab", count: 32)])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.hasPrefix("audit log: seq 1: head-mismatch: no entry has the expected head abab"), "\(missing.stdout)")
+        let bad = try stepgate(["audit", "verify", "--store", store, "--expect-head", "xyz"])
+        #expect(bad.status != 0 && bad.stderr.contains("--expect-head must be a head hash: 64 hex digits (found 'xyz')"))
+    }
+}

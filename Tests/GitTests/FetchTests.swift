@@ -54,7 +54,7 @@ final class ServerProcess {
     }
 
     /// `Support/git_http_server.py`: Basic authentication in front of `git http-backend`.
-    static func gitHTTP(projectRoot: String, log: String, user: String, password: String, home: String) throws
+    static func gitHTTP(projectRoot: String, log: String, user: String, password: String, home: String, redirectTo: String? = nil) throws
         -> ServerProcess
     {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -65,6 +65,7 @@ final class ServerProcess {
         var environment = gitEnvironment(home: home)
         environment["GIT_TEST_USER"] = user
         environment["GIT_TEST_PASSWORD"] = password
+        if let redirectTo { environment["GIT_TEST_REDIRECT_TO"] = redirectTo }
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -313,6 +314,39 @@ struct FetchTests {
             #expect(inURL.isAuthenticationFailure)
             #expect(!inURL.description.contains(wrong))
             #expect(inURL.message.contains("http://stepgate-bot@127.0.0.1:\(server.port)/proj.git"))
+        }
+    }
+
+    @Test func credentialsGoOnlyToTheConfiguredServer() throws {
+        let password = "s3cret-Pa55word"
+        try withTemporaryDirectory { root in
+            _ = try ServedRepository.create(in: root)
+            let realLog = "\(root)/real.log"
+            let real = try ServerProcess.gitHTTP(
+                projectRoot: "\(root)/srv", log: realLog, user: "stepgate-bot", password: password, home: root)
+            defer { real.stop() }
+            // The configured server redirects to another host (localhost is not 127.0.0.1), which
+            // asks for the credentials.
+            let redirecting = try ServerProcess.gitHTTP(
+                projectRoot: "\(root)/srv", log: "\(root)/redirect.log", user: "stepgate-bot", password: password, home: root,
+                redirectTo: "http://localhost:\(real.port)")
+            defer { redirecting.stop() }
+            let mirror = try Repository.openOrCreateMirror(path: "\(root)/mirror.git")
+            let error = try #require(throws: GitError.self) {
+                try mirror.fetch(
+                    remoteURL: "http://127.0.0.1:\(redirecting.port)/proj.git", refspecs: ["+refs/heads/*:refs/heads/*"],
+                    credentials: GitCredentials(username: "stepgate-bot", password: password))
+            }
+            #expect(error.isAuthenticationFailure)
+            #expect(
+                error.message.contains("http://localhost:\(real.port) asked for the credentials, which are only for http://127.0.0.1:\(redirecting.port)"),
+                "\(error.message)")
+            #expect(!error.description.contains(password))
+            // The server logs a request after answering it.
+            for _ in 0..<100 where !FileManager.default.fileExists(atPath: realLog) { usleep(20_000) }
+            let requests = try String(contentsOfFile: realLog, encoding: .utf8).split(separator: "\n")
+            #expect(!requests.isEmpty, "the redirect was followed")
+            #expect(requests.allSatisfy { $0.hasSuffix(" -") }, "\(requests)")
         }
     }
 }

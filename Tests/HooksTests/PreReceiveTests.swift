@@ -183,6 +183,54 @@ struct PreReceiveTests {
         #expect(try world.serverRef("refs/heads/main") == (try world.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
+    /// A 10,000-commit push (a long-lived branch merged, an import) passes under the default 5 s
+    /// budget: the gate sees the newest commits in full and counts them all.
+    @Test func tenThousandCommitPushPassesUnderTheDefaultBudget() throws {
+        let counter = """
+            {"StartAt": "Count", "States": {"Count": {"Type": "Choice", "Choices": [
+              {"And": [{"Variable": "$.commitCount", "NumericEquals": 10000}, {"Variable": "$.commitsComplete", "BooleanEquals": false}], "Next": "Ok"}],
+              "Default": "No"},
+              "No": {"Type": "Fail", "Error": "Gate.Count", "Cause": "the gate did not see 10,000 commits"},
+              "Ok": {"Type": "Succeed"}}}
+
+            """
+        let world = try Self.gatedWorld(config: Defs.gate("policy.asl.json"), policy: counter)
+        var stream = "reset refs/heads/main\nfrom refs/heads/main^0\n"
+        for i in 1...10_000 {
+            let content = "line \(i)\n"
+            stream += "commit refs/heads/main\nmark :\(i)\ncommitter Alice <alice@example.org> \(1_700_000_000 + i) +0000\n"
+            stream += "data \("commit \(i)".utf8.count)\ncommit \(i)\n"
+            stream += "M 100644 inline data/\(i % 100).txt\ndata \(content.utf8.count)\n\(content)\n"
+        }
+        let imported = try run("/usr/bin/git", ["fast-import", "--quiet"], in: world.client, environment: world.environment, stdin: stream)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        try world.git(["reset", "-q", "--hard", "main"])
+        let pushed = try world.push()
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(pushed.stepgateLines.isEmpty, "\(pushed.stepgateLines)")
+        #expect(try world.serverRef("refs/heads/main") == (try world.git(["rev-parse", "HEAD"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
+    /// A gate calling an AWS service runs it through the operator's resource map (the hook
+    /// configuration's `resources`); without a mapping it fails naming the resource.
+    @Test func awsResourcesOfAGateRunThroughTheOperatorsMap() throws {
+        let gate = """
+            {"StartAt": "Notify", "States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+              "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:pushes", "Message.$": "$.ref"}, "End": true}}}
+
+            """
+        let world = try Self.gatedWorld(policy: gate)
+        try world.commit("one", ["a.txt": "a\n"])
+        let unmapped = try world.push()
+        #expect(unmapped.status != 0)
+        #expect(unmapped.stepgateLines.first?.contains("arn:aws:states:::sns:publish") == true, "\(unmapped.stderr)")
+        let settings = world.root + "/hooks.yaml"
+        try world.writeFile(settings, "resources:\n  \"arn:aws:states:::sns:publish\": {return: {MessageId: m-1}}\n")
+        try world.install(["--config", settings])
+        let mapped = try world.push()
+        #expect(mapped.status == 0, "\(mapped.stderr)")
+    }
+
     @Test func pusherComesFromTheServerEnvironment() throws {
         let gate = """
             {"StartAt": "Who", "States": {

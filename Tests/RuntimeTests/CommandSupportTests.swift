@@ -72,14 +72,31 @@ let packageRoot: String = {
 
 func commandExecutor(
     directory: String, grants: RoleGrants = .none, identity: IdentityTokenIssuer? = nil, outputLimit: Int = 1 << 20,
-    inner: (any TaskExecutor)? = nil
+    sandbox: Sandbox = .bubblewrap, inner: (any TaskExecutor)? = nil
+) -> any TaskExecutor {
+    commandExecutor(workspace: .directory(directory), grants: grants, identity: identity, outputLimit: outputLimit, sandbox: sandbox, inner: inner)
+}
+
+func commandExecutor(
+    workspace: StepgateTaskExecutor.Workspace, grants: RoleGrants = .none, identity: IdentityTokenIssuer? = nil,
+    outputLimit: Int = 1 << 20, sandbox: Sandbox = .bubblewrap, inner: (any TaskExecutor)? = nil
 ) -> any TaskExecutor {
     var configuration = StepgateTaskExecutor.Configuration(
-        workspace: .directory(directory), grants: grants,
+        workspace: workspace, grants: grants,
         context: TriggerContext(kind: .manual, repository: "demo", branch: "main", workflow: "wf"), identity: identity)
     configuration.outputLimit = outputLimit
     configuration.killGrace = 0.5
+    configuration.sandbox = sandbox
     return StepgateTaskExecutor(configuration: configuration, inner: inner).redacting()
+}
+
+/// The pids of processes whose command line contains `marker` (a test's own odd sleep length).
+func processes(marked marker: String) -> [Int32] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap(Int32.init).filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker) && !processIsGone(pid)
+    }
 }
 
 @Test func supportFindsPackageRoot() {

@@ -54,6 +54,7 @@ func waitUntilGone(_ pids: [Int32], seconds: Double = 3) async -> Bool {
         #expect(bad.error == "stepgate.InvalidParameters")
     }
 
+    /// Without a sandbox (`sandbox: none`): the process group (see SandboxTests for the sandbox).
     @Test func timeoutKillsTheWholeProcessGroup() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -63,7 +64,7 @@ func waitUntilGone(_ pids: [Int32], seconds: Double = 3) async -> Bool {
             try? FileManager.default.removeItem(atPath: dir + "/pids")
             let started = Date()
             let r = try await runTask(
-                commandExecutor(directory: dir),
+                commandExecutor(directory: dir, sandbox: .none),
                 parameters: ["command": ["sh", "-c", "sleep 100 & echo $! >> pids; sleep 100 & echo $! >> pids; echo $$ >> pids; wait"]],
                 timeout: 3, clock: clock)
             #expect(r.error == "States.Timeout")
@@ -79,13 +80,16 @@ func waitUntilGone(_ pids: [Int32], seconds: Double = 3) async -> Bool {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let started = Date()
-        let r = try await runTask(
-            commandExecutor(directory: dir),
-            parameters: ["command": ["sh", "-c", "sleep 100 & echo $! > pid; echo started; wait"]], timeout: 30, heartbeat: 3)
-        #expect(r.error == "States.HeartbeatTimeout")
-        #expect(Date().timeIntervalSince(started) < 10)
-        let pid = try #require(Int32(try String(contentsOfFile: dir + "/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(await waitUntilGone([pid]))
+        let marker = "100.\(Int.random(in: 10000...99999))"
+        for sandbox in [Sandbox.bubblewrap, .none] {
+            let started = Date()
+            let r = try await runTask(
+                commandExecutor(directory: dir, sandbox: sandbox),
+                parameters: ["command": ["sh", "-c", .string("sleep \(marker) & echo started; wait")]], timeout: 30, heartbeat: 3)
+            #expect(r.error == "States.HeartbeatTimeout")
+            #expect(Date().timeIntervalSince(started) < 10)
+            #expect(processes(marked: "sleep \(marker)").isEmpty, "\(sandbox.mode)")
+        }
     }
 
     @Test func outputIsCapped() async throws {
@@ -108,7 +112,7 @@ func waitUntilGone(_ pids: [Int32], seconds: Double = 3) async -> Bool {
         let plain = try await runTask(executor, parameters: ["command": ["env"], "env": ["MODE": "fast"]])
         let text = try #require(plain.output?["stdout"]?.stringValue)
         let names = Set(text.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
-        #expect(names == ["PATH", "HOME", "LANG", "MODE", "STEPGATE_EXECUTION_ID", "STEPGATE_STATE"], "\(text)")
+        #expect(names == ["PATH", "HOME", "LANG", "PWD", "MODE", "STEPGATE_EXECUTION_ID", "STEPGATE_STATE"], "\(text)")
         #expect(!text.contains("server-value"))
         #expect(text.contains("STEPGATE_STATE=T\n"))
         #expect(text.contains("STEPGATE_EXECUTION_ID=exec-1\n"))

@@ -13,6 +13,8 @@ final class LocalHTTPServer {
         import json, sys
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+        SEEN = []
+
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
@@ -26,6 +28,8 @@ final class LocalHTTPServer {
                 self.wfile.write(data)
 
             def handle_any(self):
+                if self.path != "/seen":
+                    SEEN.append({"path": self.path, "authorization": self.headers.get("Authorization")})
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 if self.path == "/missing":
@@ -34,6 +38,15 @@ final class LocalHTTPServer {
                     self.reply(503, "maintenance; you sent " + (self.headers.get("Authorization") or ""), "text/plain")
                 elif self.path == "/text":
                     self.reply(200, "plain text", "text/plain")
+                elif self.path.startswith("/redirect?to="):
+                    self.send_response(302)
+                    self.send_header("Location", self.path[len("/redirect?to="):])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path == "/big":
+                    self.reply(200, json.dumps({"filler": "z" * 5000}), "application/json")
+                elif self.path == "/seen":
+                    self.reply(200, json.dumps(SEEN), "application/json")
                 else:
                     self.reply(200, json.dumps({"method": self.command, "path": self.path, "body": body,
                         "contentType": self.headers.get("Content-Type"), "authorization": self.headers.get("Authorization"),
@@ -129,5 +142,59 @@ final class LocalHTTPServer {
         let none = try await runTask(executor, resource: "stepgate:http", parameters: params)
         #expect(none.error == "stepgate.InvalidParameters")
         #expect(none.cause?.contains("${DEPLOY_TOKEN}, which the task's role does not provide") == true)
+    }
+}
+
+extension HTTPTests {
+    // MARK: Secret headers stay with their origin
+
+    @Test func aRedirectToAnotherOriginNeverCarriesSecretHeaders() async throws {
+        let other = try LocalHTTPServer()
+        // 127.0.0.1 and localhost are different origins, as are two ports.
+        let elsewhere = "http://localhost:\(other.port)/whoami"
+        let params: JSON = [
+            "url": .string(server.base + "/redirect?to=" + elsewhere), "secretHeaders": ["Authorization": "Bearer ${DEPLOY_TOKEN}"],
+        ]
+        let refused = try await runTask(executor, resource: "stepgate:http", parameters: params, credentials: ["RoleArn": "deploy"])
+        #expect(refused.error == "stepgate.HttpError")
+        #expect(
+            refused.cause == "HTTP 302 from 127.0.0.1:\(server.port)/redirect redirects to another origin (http://localhost:\(other.port)); "
+                + "a request with secret headers is never sent there", "\(refused.cause ?? "")")
+        let seen = try await runTask(executor, resource: "stepgate:http", parameters: ["url": .string(other.base + "/seen")])
+        #expect(seen.output?["body"] == [], "\(seen.output ?? .null)")
+
+        // Within the origin the redirect is followed, secret included; without secrets, anywhere.
+        let same = try await runTask(
+            executor, resource: "stepgate:http",
+            parameters: ["url": .string(server.base + "/redirect?to=/whoami"), "secretHeaders": ["Authorization": "Bearer ${DEPLOY_TOKEN}"]],
+            credentials: ["RoleArn": "deploy"])
+        #expect(same.output?["body"]?["authorization"] == "Bearer ***", "\(same.cause ?? "")")
+        let plain = try await runTask(
+            executor, resource: "stepgate:http", parameters: ["url": .string(server.base + "/redirect?to=" + elsewhere), "headers": ["X-Custom": "1"]])
+        #expect(plain.output?["body"]?["custom"] == "1", "\(plain.cause ?? "")")
+    }
+
+    @Test func secretHeadersNeedHTTPSOrTheLoopback() async throws {
+        let params: JSON = ["url": "http://198.51.100.7/deploy", "secretHeaders": ["Authorization": "Bearer ${DEPLOY_TOKEN}"]]
+        let r = try await runTask(executor, resource: "stepgate:http", parameters: params, credentials: ["RoleArn": "deploy"])
+        #expect(r.error == "stepgate.InvalidParameters")
+        #expect(r.cause == "\"secretHeaders\" are sent only over https (or plain http to this machine's loopback), not to http://198.51.100.7:80")
+        // Plain headers may go anywhere (nothing listens there: the request fails, it is not refused).
+        let loopback = try await runTask(
+            executor, resource: "stepgate:http",
+            parameters: ["url": .string(server.base + "/whoami"), "secretHeaders": ["Authorization": "Bearer ${DEPLOY_TOKEN}"]],
+            credentials: ["RoleArn": "deploy"])
+        #expect(loopback.status == .succeeded)
+    }
+
+    @Test func theBodyIsCapped() async throws {
+        let capped = commandExecutor(directory: "/", grants: RoleGrants(secrets: ["deploy": ["DEPLOY_TOKEN": "dep-tok-987654321"]]), outputLimit: 1000)
+        let r = try await runTask(capped, resource: "stepgate:http", parameters: ["url": .string(server.base + "/big")])
+        #expect(r.status == .succeeded, "\(r.cause ?? "")")
+        #expect(r.output?["bodyTruncated"] == true)
+        #expect(r.output?["body"]?.stringValue?.utf8.count == 1000)
+        let whole = try await runTask(executor, resource: "stepgate:http", parameters: ["url": .string(server.base + "/big")])
+        #expect(whole.output?["body"]?["filler"]?.stringValue?.count == 5000)
+        #expect(whole.output?["bodyTruncated"] == nil)
     }
 }

@@ -53,6 +53,23 @@ func verifyWithPython(jwks: JSON, token: String, issuer: String, audience: Strin
         kind: .gerrit, repository: "demo", branch: "main", workflow: "deploy", labels: ["Code-Review": 2], change: "1234",
         patchSet: 3, approvers: ["alice", "bob"], revision: "0123456789abcdef0123456789abcdef01234567")
 
+    @Test func keysAreCreatedPrivateWhateverTheUmask() throws {
+        let dir = try makeTemporaryDirectory("umask")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A umask that takes the owner's write bit: the key must still come out exactly 0600.
+        let previous = umask(0o277)
+        defer { umask(previous) }
+        let issuer = try IdentityTokenIssuer(keyDirectory: dir + "/keys", issuer: issuerURL, audience: audience)
+        #expect(try issuer.rotateIfNeeded(maxAge: 86_400))
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/keys")
+        #expect(names.count == 1)
+        var info = stat()
+        #expect(stat(dir + "/keys", &info) == 0 && info.st_mode & 0o777 == 0o700)
+        #expect(stat(dir + "/keys/" + names[0], &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // And it is usable (readable, not refused as too open).
+        _ = try issuer.token(context: context, state: "Deploy", executionID: "exec-1")
+    }
+
     @Test func tokensVerifyWithAnIndependentLibrary() throws {
         let dir = try makeTemporaryDirectory("keys")
         defer { try? FileManager.default.removeItem(atPath: dir) }

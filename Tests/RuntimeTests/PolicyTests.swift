@@ -104,6 +104,64 @@ let gerritMain = TriggerContext(
         }
     }
 
+    @Test func sandboxAccessOfRoles() throws {
+        let p = try RolePolicy.parse(
+            """
+            roles:
+              build: {allow: {}, network: true, read-only-paths: [/opt/swift/, /srv/cache]}
+              lint: {allow: {}}
+            """, fileName: "bot.yaml")
+        #expect(p.roles["build"]?.access == RoleAccess(network: true, readOnlyPaths: ["/opt/swift", "/srv/cache"]))
+        #expect(p.roles["lint"]?.access == .isolated)
+        let grants = try p.resolveSecrets(for: ["build"])
+        #expect(grants.access["build"]?.network == true)
+        #expect(grants.withoutSecrets.access == grants.access)
+        #expect(policy.secretFiles == ["/etc/stepgate/secrets/staging"])
+    }
+
+    @Test func badSandboxAccessIsLocated() {
+        let text = """
+            roles:
+              a:
+                allow: {}
+                network: yes please
+                read-only-paths: [opt/swift, /, /proc/1, /etc/stepgate]
+              b:
+                secrets: {TOKEN: {file: /etc/stepgate/token}}
+                allow: {}
+            """
+        do {
+            _ = try RolePolicy.parse(text, fileName: "bot.yaml")
+            Issue.record("expected an error")
+        } catch {
+            let lines = error.description.split(separator: "\n").map(String.init)
+            #expect(lines.count == 5, "\(lines)")
+            #expect(lines.contains("bot.yaml:4:14: error: 'network' of role 'a' must be true or false"), "\(lines)")
+            #expect(lines.contains("bot.yaml:5:23: error: read-only path 'opt/swift' must be an absolute path without '.' or '..'"), "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("bot.yaml:5:34: error: read-only path '/' would give tasks the whole server") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("bot.yaml:5:37: error: read-only path '/proc/1' is under /proc") }, "\(lines)")
+            #expect(
+                lines.contains("bot.yaml:5:46: error: read-only path '/etc/stepgate' of role 'a' holds the file of secret TOKEN of role 'b'"),
+                "\(lines)")
+        }
+    }
+
+    @Test func theSandboxSetting() throws {
+        func mode(_ text: String) throws(PolicyError) -> Sandbox.Mode {
+            try Sandbox.mode(in: try RolePolicy.parseDocument(text, fileName: "bot.yaml"))
+        }
+        #expect(try mode("roles: {}") == .bubblewrap)
+        #expect(try mode("sandbox: bubblewrap") == .bubblewrap)
+        #expect(try mode("sandbox: none\nroles: {}") == .none)
+        #expect(try mode("sandbox:\n") == .bubblewrap)
+        #expect(throws: PolicyError.self) { try mode("roles: {}\nsandbox: off") }
+        do {
+            _ = try mode("roles: {}\nsandbox: [none]")
+        } catch {
+            #expect(error.description == "bot.yaml:2:10: error: 'sandbox' must be bubblewrap or none (found [\"none\"])")
+        }
+    }
+
     @Test func syntaxErrorIsLocated() {
         do {
             _ = try RolePolicy.parse("roles:\n  a: [\n", fileName: "bot.yaml")

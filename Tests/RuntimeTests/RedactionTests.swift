@@ -46,6 +46,50 @@ let fnOther = "arn:aws:lambda:us-east-1:123456789012:function:other"
         #expect(Redactor(secrets: []).redact("anything") == "anything")
     }
 
+    @Test func hexAndEveryBytePercentEncodedAreHidden() {
+        let bytes = Array(secret.utf8)
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let percent = bytes.map { String(format: "%%%02X", $0) }.joined()
+        for form in [hex, hex.uppercased(), percent, percent.lowercased()] {
+            #expect(redactor.redact("before \(form) after") == "before *** after", "\(form)")
+        }
+    }
+
+    @Test func aSecretSplitOverLinesIsHidden() {
+        let r = Redactor(secrets: ["split-secret-0123456789"])
+        #expect(r.redact("begin split-secr\net-0123456789 end") == "begin *** end")
+        #expect(r.redact("begin split-\r\nsecret-01\n23456789 end") == "begin *** end")
+        // base64 as `base64` prints it: wrapped at 76 columns.
+        let long = String(repeating: "long-secret-", count: 10)
+        let wrapped = Data(long.utf8).base64EncodedString(options: .lineLength76Characters).replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(wrapped.contains("\n"))
+        let out = Redactor(secrets: [long]).redact("token:\n\(wrapped)\n")
+        #expect(out == "token:\n***\n", "\(out)")
+        // Lines that happen to hold pieces of a short word are left alone.
+        #expect(Redactor(secrets: ["abc"]).redact("a\nbc") == "a\nbc")
+    }
+
+    @Test func combiningCharactersAfterASecretDoNotHideIt() {
+        let r = Redactor(secrets: ["combining-secret-42"])
+        let out = r.redact("x combining-secret-42\u{0301}\u{0327} y")
+        #expect(out == "x ***\u{0301}\u{0327} y")
+        #expect(!out.unicodeScalars.map(String.init).joined().contains("combining-secret"))
+        // Swift's own comparison would have missed it: the last character is a different one.
+        #expect(!"x combining-secret-42\u{0301} y".contains("combining-secret-42"))
+    }
+
+    @Test func aSecretCutByACapIsHiddenWhole() {
+        let s = "capped-secret-abcdefgh"
+        let r = Redactor(secrets: [s])
+        let text = String(repeating: "x", count: 95) + s + " and more"
+        let (kept, cut) = r.redact(Array(text.utf8), keepingFirst: 100)
+        #expect(cut)
+        #expect(kept == String(repeating: "x", count: 95) + "***")
+        let (whole, notCut) = r.redact(Array("short \(s)".utf8), keepingFirst: 100)
+        #expect(whole == "short ***" && !notCut)
+        #expect(r.longestPatternLength >= s.utf8.count)
+    }
+
     @Test func jsonValuesAreRedactedRecursively() {
         let value: JSON = ["a": .string("x \(secret) y"), "list": [.string(secret), 1, ["deep": .string("short")]], .init(stringLiteral: secret): true]
         let out = redactor.redact(value)

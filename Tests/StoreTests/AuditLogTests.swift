@@ -2,6 +2,10 @@ import Foundation
 import Store
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct AuditLogTests {
     /// A store with five audit entries.
     func seeded() async throws -> (SQLiteStore, String, URL) {
@@ -149,5 +153,64 @@ import Testing
         }
         let v = try await a.audit.verify()
         #expect(v.isIntact && v.entries == 20, "\(v.problems)")
+    }
+
+    // MARK: A head kept outside the database
+
+    @Test func anExpectedHeadCatchesATruncatedTail() async throws {
+        let (store, path, dir) = try await seeded()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let entries = try await store.audit.entries()
+        let recorded = try await store.audit.verify().headHash
+        #expect(try await store.audit.verify(expectedHead: recorded).isIntact)
+        // Cut the last two entries and make the head row agree.
+        try rawSQL(path, "DELETE FROM audit_log WHERE seq > 3; UPDATE audit_head SET count = 3, hash = '\(entries[2].hash)'")
+        #expect(try await store.audit.verify().isIntact, "the database alone cannot tell")
+        let v = try await store.audit.verify(expectedHead: recorded)
+        #expect(!v.isIntact)
+        #expect(v.problems.map(\.kind) == [.headMismatch], "\(v.problems)")
+        #expect(v.problems.first?.message.contains("no entry has the expected head \(recorded)") == true)
+        // An older head still in the log is fine.
+        #expect(try await store.audit.verify(expectedHead: entries[1].hash).isIntact)
+    }
+
+    @Test func anExpectedHeadCatchesARewrittenChain() async throws {
+        let (store, path, dir) = try await seeded()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let recorded = try await store.audit.verify().headHash
+        // Rewrite the last entry, with a hash that verifies, and the head row to match.
+        var last = try #require(try await store.audit.entries().last)
+        last.result = "approved"
+        last.hash = last.computedHash()
+        try rawSQL(
+            path,
+            "UPDATE audit_log SET result = 'approved', hash = '\(last.hash)' WHERE seq = 5; UPDATE audit_head SET hash = '\(last.hash)'")
+        #expect(try await store.audit.verify().isIntact, "the database alone cannot tell")
+        #expect(!(try await store.audit.verify(expectedHead: recorded).isIntact))
+    }
+
+    @Test func everyWriteAppendsTheNewHeadToTheHeadFile() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let head = dir.appendingPathComponent("audit-head").path
+        let store = try SQLiteStore(url: "sqlite://\(dir.path)/a.db?audit-head=\(head)")
+        #expect(store.auditHeadFile == head)
+        for i in 1...3 {
+            try await store.audit.append(AuditEntry(actor: "stepgate", action: "task.run", target: "t\(i)", result: "succeeded"))
+        }
+        let lines = try String(contentsOfFile: head, encoding: .utf8).split(separator: "\n")
+        let entries = try await store.audit.entries()
+        #expect(lines.count == 3)
+        for (line, entry) in zip(lines, entries) {
+            #expect(line.hasSuffix(" seq=\(entry.seq) head=\(entry.hash)"), "\(line)")
+        }
+        var info = stat()
+        #expect(stat(head, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // A second store on the same file writes to it too.
+        let other = try SQLiteStore(url: "sqlite://\(dir.path)/a.db?audit-head=\(head)")
+        try await other.audit.append(AuditEntry(actor: "stepgate", action: "task.run", target: "t4", result: "succeeded"))
+        #expect(try String(contentsOfFile: head, encoding: .utf8).split(separator: "\n").count == 4)
+        #expect(throws: StoreError.self) { try SQLiteStore(url: "sqlite://\(dir.path)/a.db?audit-head=relative") }
+        #expect(throws: StoreError.self) { try SQLiteStore(url: "sqlite://\(dir.path)/a.db?mode=ro") }
     }
 }

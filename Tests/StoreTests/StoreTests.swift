@@ -22,6 +22,24 @@ import Testing
         #expect(try rawSQL(path, "PRAGMA journal_mode").trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
     }
 
+    /// The bot and a CLI command may open a new store at the same moment: both must get it.
+    @Test func aFreshFileOpenedFromManyConnectionsAtOnce() async throws {
+        for round in 0..<5 {
+            let dir = try makeTempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let path = dir.appendingPathComponent("fresh-\(round).db").path
+            let failures = NSLock()
+            nonisolated(unsafe) var errors: [String] = []
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do { _ = try SQLiteStore(url: path) } catch {
+                    failures.withLock { errors.append(String(describing: error)) }
+                }
+            }
+            #expect(errors.isEmpty, "\(errors)")
+            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "leases"])
+        }
+    }
+
     @Test func aFileThatIsNotADatabaseIsOneClearError() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

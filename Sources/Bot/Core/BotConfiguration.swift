@@ -1,4 +1,5 @@
 public import Foundation
+public import Config
 public import Runtime
 public import StatesLanguage
 import Store
@@ -146,6 +147,12 @@ public struct BotConfiguration: Sendable {
     /// Seconds a replica's lease on a poll or an execution lasts without a heartbeat (`lease`, default 30s): how
     /// long the work of a replica that died waits before another takes it over.
     public var leaseTime: Double = 30
+    /// Where the AWS resources of definitions run (the operator's map, winning over a workflow's).
+    public var resources: ResourceMap = ResourceMap()
+    /// How command tasks are isolated (top-level `sandbox`: `bubblewrap`, the default, or `none`).
+    public var sandbox: Sandbox.Mode = .bubblewrap
+    /// The file this configuration was read from (hidden from tasks with the other server files).
+    public var fileName: String?
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -200,6 +207,10 @@ public struct BotConfiguration: Sendable {
         }
         var configuration = parsed!
         configuration.roles = roles
+        configuration.fileName = fileName
+        do { configuration.sandbox = try Sandbox.mode(in: document) } catch {
+            throw BotConfigurationError(fileName: fileName, diagnostics: error.diagnostics)
+        }
         return configuration
     }
 
@@ -272,7 +283,9 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "lease"]
+        let top: Set<String> = [
+            "store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox", "lease",
+        ]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
@@ -287,6 +300,9 @@ private struct BotConfigurationParser {
             let lease = duration(object, "lease", [], default: .seconds(30))
             configuration.leaseTime = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
             if configuration.leaseTime < 1 { error("'lease' must be at least 1s", [.key("lease")]) }
+        }
+        if let resources = object["resources"], !resources.isNull {
+            configuration.resources = ResourceMap.parse(resources, at: [.key("resources")], into: &diagnostics)
         }
         var names = Set<String>()
         if let list = object["gerrit"], !list.isNull {
@@ -386,5 +402,22 @@ private struct BotConfigurationParser {
             }
         }
         return configuration
+    }
+}
+
+extension BotConfiguration {
+    /// The sandbox the bot's command tasks run in, hiding every file of the bot's own: the store
+    /// (and its audit head file), this configuration, the password, token and key files, the mirrors.
+    public func taskSandbox(storeFiles: [String] = []) -> Sandbox {
+        var paths = storeFiles
+        if case .sqlite(let path, let head)? = try? StoreLocation(parsing: store) {
+            paths += [path, path + "-wal", path + "-shm"] + (head.map { [$0] } ?? [])
+        }
+        if let fileName { paths.append(fileName) }
+        paths += gerrit.map(\.passwordFile)
+        paths += phabricator.flatMap { [$0.tokenFile] + ($0.gitPasswordFile.map { [$0] } ?? []) }
+        if let identity { paths.append(identity.keys) }
+        paths += repositories.values.map(\.path)
+        return Sandbox(mode: sandbox).protecting(paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
     }
 }

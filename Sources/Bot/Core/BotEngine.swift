@@ -487,12 +487,26 @@ public final class BotEngine: Sendable {
         log(outcome, server: stored.target.server, logger: logger)
     }
 
+    /// Mints task identity tokens when bot.yaml has `identity` (its key directory is read once).
+    var identityIssuer: IdentityTokenIssuer? {
+        guard let identity = configuration.identity else { return nil }
+        do {
+            return try IdentityTokenIssuer(keyDirectory: identity.keys, issuer: identity.issuer, audience: identity.audience)
+        } catch {
+            logger.error("task identity tokens are unavailable", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
     /// The front door's settings for the bot's runs.
     var runSettings: WorkflowRuns.Settings {
         var settings = WorkflowRuns.Settings(
             policy: configuration.roles, temporaryDirectory: configuration.workDirectory ?? options.temporaryDirectory,
             approvalPollInterval: options.approvalPollInterval)
         settings.leases = leases
+        settings.resources = configuration.resources
+        settings.sandbox = configuration.taskSandbox(storeFiles: store.privateFiles)
+        settings.identity = identityIssuer
         return settings
     }
 
@@ -606,6 +620,7 @@ public final class BotEngine: Sendable {
             voteLabel: voteLabel, findings: findings)
         report.tasks = tasks
         if execution.plan?["editsStepgate"]?.boolValue == true { report.notes.append(WorkflowRuns.withoutSecretsNote) }
+        if execution.plan?["sandbox"]?.stringValue == Sandbox.Mode.none.rawValue { report.notes.append(Sandbox.unsandboxedNotice) }
         return report
     }
 

@@ -149,8 +149,7 @@ public final class PhorgePlatform: ReviewPlatform {
     /// The branch revisions of a repository target, decided server-side: `branch` in bot.yaml, else Diffusion's
     /// default branch (Phorge's own default for Git is `master`). Never the diff's refs.
     static func targetBranch(mirror: MirrorConfiguration, repository: DiffusionRepository?) -> String {
-        let name = mirror.branch ?? repository?.fields.defaultBranch ?? "master"
-        return name.hasPrefix("refs/heads/") ? String(name.dropFirst("refs/heads/".count)) : name
+        RefName.branchName(mirror.branch ?? repository?.fields.defaultBranch ?? "master")
     }
 
     // MARK: - Polling

@@ -107,7 +107,9 @@ public final class IdentityTokenIssuer: Sendable {
     }
 
     private func createKey(at now: Date) throws(IdentityError) -> StoredKey {
-        if mkdir(keyDirectory, 0o700) != 0 && errno != EEXIST {
+        if mkdir(keyDirectory, 0o700) == 0 {
+            _ = chmod(keyDirectory, 0o700)
+        } else if errno != EEXIST {
             throw IdentityError("cannot create the key directory \(keyDirectory): \(String(cString: strerror(errno)))")
         }
         let key = P256.Signing.PrivateKey()
@@ -119,6 +121,8 @@ public final class IdentityTokenIssuer: Sendable {
                 if errno == EEXIST { millis += 1; continue }
                 throw IdentityError("cannot create key file \(path): \(String(cString: strerror(errno)))")
             }
+            // Exactly 0600, whatever the umask took away.
+            _ = fchmod(fd, 0o600)
             let bytes = Array(key.pemRepresentation.utf8)
             let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             fsync(fd)

@@ -1,5 +1,5 @@
 import Config
-import StatesLanguage
+public import StatesLanguage
 import Foundation
 import YAMLLoader
 
@@ -9,6 +9,12 @@ extension RolePolicy {
     /// `roles` grants nothing.
     /// - Throws: ``PolicyError`` with every problem located (`FILE:LINE:COL`).
     public static func load(path: String) throws(PolicyError) -> RolePolicy {
+        try parse(document: readDocument(path: path))
+    }
+
+    /// Reads and parses a policy file (JSON or YAML) without interpreting it.
+    /// - Throws: ``PolicyError`` for a missing, unreadable, non-UTF-8 or malformed file.
+    public static func readDocument(path: String) throws(PolicyError) -> SourceDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw PolicyError(
@@ -21,17 +27,26 @@ extension RolePolicy {
                 fileName: path,
                 diagnostics: [Diagnostic(.error, "the policy file is not UTF-8 text", at: [], location: SourceLocation(line: 1, column: 1))])
         }
-        return try parse(text, fileName: path)
+        return try parseDocument(text, fileName: path)
     }
 
     /// Parses policy text; see ``load(path:)``.
     public static func parse(_ text: String, fileName: String) throws(PolicyError) -> RolePolicy {
-        let document: SourceDocument
+        try parse(document: parseDocument(text, fileName: fileName))
+    }
+
+    /// Parses policy text (JSON or YAML) into a document with positions, without interpreting it.
+    public static func parseDocument(_ text: String, fileName: String) throws(PolicyError) -> SourceDocument {
         do {
-            document = try YAMLLoader.parseDefinition(text, fileName: fileName)
+            return try YAMLLoader.parseDefinition(text, fileName: fileName)
         } catch {
             throw PolicyError(fileName: fileName, diagnostics: [error.diagnostic])
         }
+    }
+
+    /// The `roles` section of a parsed policy document.
+    public static func parse(document: SourceDocument) throws(PolicyError) -> RolePolicy {
+        let fileName = document.fileName
         var parser = PolicyParser()
         let policy = parser.parse(document.value)
         if !parser.diagnostics.isEmpty {
@@ -43,6 +58,8 @@ extension RolePolicy {
 
 private struct PolicyParser {
     var diagnostics: [Diagnostic] = []
+    /// Where each role's read-only paths were written, by normalized path.
+    var readOnlyPathSources: [String: [String: [PathComponent]]] = [:]
 
     mutating func error(_ message: String, _ path: [PathComponent], key: Bool = false) {
         diagnostics.append(Diagnostic(.error, message, at: path, pointsAtKey: key))
@@ -64,20 +81,36 @@ private struct PolicyParser {
             if name.isEmpty { error("a role name must not be empty", path, key: true) }
             if let role = parseRole(name, value, path) { result[name] = role }
         }
-        return RolePolicy(roles: result)
+        let policy = RolePolicy(roles: result)
+        checkReadOnlyPaths(policy)
+        return policy
     }
+
+    static let roleFields = ["allow", "secrets", "network", "read-only-paths"]
 
     mutating func parseRole(_ name: String, _ value: JSON, _ path: [PathComponent]) -> RoleDefinition? {
         guard let object = value.objectValue else {
-            error("role '\(name)' must be a mapping with 'allow' (and optionally 'secrets')", path)
+            error("role '\(name)' must be a mapping with 'allow' (and optionally 'secrets', 'network', 'read-only-paths')", path)
             return nil
         }
-        for key in object.keys where key != "allow" && key != "secrets" {
-            error("unknown field '\(key)' in role '\(name)' (expected 'allow' or 'secrets')", path + [.key(key)], key: true)
+        for key in object.keys where !Self.roleFields.contains(key) {
+            error(
+                "unknown field '\(key)' in role '\(name)' (expected allow, secrets, network or read-only-paths)", path + [.key(key)],
+                key: true)
         }
         var role = RoleDefinition(name: name)
         if let secrets = object["secrets"] {
             role.secrets = parseSecrets(secrets, path + [.key("secrets")])
+        }
+        if let network = object["network"], !network.isNull {
+            if let on = network.boolValue {
+                role.access.network = on
+            } else {
+                error("'network' of role '\(name)' must be true or false", path + [.key("network")])
+            }
+        }
+        if let paths = object["read-only-paths"], !paths.isNull {
+            role.access.readOnlyPaths = parseReadOnlyPaths(paths, path + [.key("read-only-paths")], role: name)
         }
         guard let allow = object["allow"] else {
             error("role '\(name)' has no 'allow' section (write 'allow: {}' to allow it everywhere)", path, key: true)
@@ -116,6 +149,49 @@ private struct PolicyParser {
             }
         }
         return result
+    }
+
+    /// Absolute paths, normalized; never /, /proc, /sys or /dev (or inside them).
+    mutating func parseReadOnlyPaths(_ value: JSON, _ path: [PathComponent], role: String) -> [String] {
+        guard let list = strings(value, path, what: "absolute paths") else { return [] }
+        var result: [String] = []
+        for (i, item) in list.enumerated() {
+            let p = value.arrayValue == nil ? path : path + [.index(i)]
+            let components = item.split(separator: "/", omittingEmptySubsequences: true)
+            guard item.hasPrefix("/"), !components.contains(".."), !components.contains(".") else {
+                error("read-only path '\(item)' must be an absolute path without '.' or '..'", p)
+                continue
+            }
+            let normalized = "/" + components.joined(separator: "/")
+            if normalized == "/" {
+                error("read-only path '/' would give tasks the whole server; name the directories they need", p)
+                continue
+            }
+            if let top = components.first, ["proc", "sys", "dev"].contains(top) {
+                error("read-only path '\(item)' is under /\(top), which tasks get only as their sandbox's own", p)
+                continue
+            }
+            result.append(normalized)
+            readOnlyPathSources[role, default: [:]][normalized] = p
+        }
+        return result
+    }
+
+    /// A read-only path may not hold (or be) a secret file of any role.
+    mutating func checkReadOnlyPaths(_ policy: RolePolicy) {
+        for name in policy.roles.keys.sorted() {
+            let role = policy.roles[name]!
+            for path in role.access.readOnlyPaths {
+                for (other, definition) in policy.roles.sorted(by: { $0.key < $1.key }) {
+                    for (secret, source) in definition.secrets.sorted(by: { $0.key < $1.key }) {
+                        guard case .file(let file) = source, file == path || file.hasPrefix(path + "/") else { continue }
+                        error(
+                            "read-only path '\(path)' of role '\(name)' holds the file of secret \(secret) of role '\(other)'",
+                            readOnlyPathSources[name]?[path] ?? [.key("roles"), .key(name), .key("read-only-paths")])
+                    }
+                }
+            }
+        }
     }
 
     mutating func parseAllow(_ value: JSON, _ path: [PathComponent]) -> RoleRules {

@@ -32,16 +32,35 @@ public struct RoleRules: Sendable, Hashable {
     }
 }
 
+/// What a role's command tasks may reach from their sandbox besides their checkout.
+public struct RoleAccess: Sendable, Hashable {
+    /// Whether they keep the server's network. Off unless the role says `network: true`: a task
+    /// that holds secrets and cannot reach the network cannot send them anywhere.
+    public var network: Bool
+    /// Absolute paths they may read (a toolchain in /opt, a shared cache), besides the system's.
+    public var readOnlyPaths: [String]
+
+    public init(network: Bool = false, readOnlyPaths: [String] = []) {
+        self.network = network
+        self.readOnlyPaths = readOnlyPaths
+    }
+
+    /// No network, no extra paths: tasks that name no role, and roles that say nothing.
+    public static let isolated = RoleAccess()
+}
+
 /// One role of the server policy.
 public struct RoleDefinition: Sendable, Hashable {
     public var name: String
     public var secrets: [String: SecretSource]
     public var allow: RoleRules
+    public var access: RoleAccess
 
-    public init(name: String, secrets: [String: SecretSource] = [:], allow: RoleRules = RoleRules()) {
+    public init(name: String, secrets: [String: SecretSource] = [:], allow: RoleRules = RoleRules(), access: RoleAccess = .isolated) {
         self.name = name
         self.secrets = secrets
         self.allow = allow
+        self.access = access
     }
 }
 
@@ -85,9 +104,16 @@ public struct SecretUnavailable: Error, Sendable, CustomStringConvertible {
 public struct RoleGrants: Sendable {
     /// Secrets by role name, then by variable name.
     public var secrets: [String: [String: String]]
+    /// What each granted role's command tasks may reach (``RoleAccess/isolated`` when absent).
+    public var access: [String: RoleAccess]
+    /// Every secret file the server policy names, granted or not: a task sandbox covers any of
+    /// them that a directory given to the task holds.
+    public var secretFiles: [String]
 
-    public init(secrets: [String: [String: String]] = [:]) {
+    public init(secrets: [String: [String: String]] = [:], access: [String: RoleAccess] = [:], secretFiles: [String] = []) {
         self.secrets = secrets
+        self.access = access
+        self.secretFiles = secretFiles
     }
 
     public static let none = RoleGrants()
@@ -97,7 +123,7 @@ public struct RoleGrants: Sendable {
     /// The same roles with none of their secrets: how a change that edits `.stepgate/` runs
     /// (it may be trying to make a task disclose them).
     public var withoutSecrets: RoleGrants {
-        RoleGrants(secrets: secrets.mapValues { _ in [:] })
+        RoleGrants(secrets: secrets.mapValues { _ in [:] }, access: access, secretFiles: secretFiles)
     }
 
     /// Every secret value of every granted role (what a ``Redactor`` must hide).
@@ -117,6 +143,16 @@ public struct RolePolicy: Sendable {
 
     /// No policy: no role is granted.
     public static let empty = RolePolicy()
+
+    /// Every file a role's secret is read from, sorted.
+    public var secretFiles: [String] {
+        Set(roles.values.flatMap { role in
+            role.secrets.values.compactMap { source -> String? in
+                if case .file(let path) = source { return path }
+                return nil
+            }
+        }).sorted()
+    }
 
     // MARK: - Checking a workflow
 
@@ -228,9 +264,10 @@ public struct RolePolicy: Sendable {
         for roleNames: Set<String>, environment: [String: String]? = nil
     ) throws(SecretUnavailable) -> RoleGrants {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        var grants = RoleGrants()
+        var grants = RoleGrants(secretFiles: secretFiles)
         for name in roleNames.sorted() {
             guard let definition = roles[name] else { continue }
+            grants.access[name] = definition.access
             var values: [String: String] = [:]
             for secret in definition.secrets.keys.sorted() {
                 switch definition.secrets[secret]! {

@@ -40,6 +40,9 @@ public struct WorkflowRuns: Sendable {
         public var resources: ResourceMap = ResourceMap()
         /// Who this process is when it leases an execution, and for how long a lease lasts without a heartbeat.
         public var leases = LeaseSettings()
+        /// How command tasks are isolated (a bubblewrap sandbox unless the operator said `none`),
+        /// and which of the server's files they must never see.
+        public var sandbox: Sandbox = .bubblewrap
 
         public init(
             policy: RolePolicy = .empty, identity: IdentityTokenIssuer? = nil,
@@ -208,7 +211,7 @@ public struct WorkflowRuns: Sendable {
         case .success(let g): grants = g
         }
         let (tasks, redactor) = executor(for: plan, grants: grants)
-        let notes = Self.notes(for: plan, grants: grants)
+        let notes = notes(for: plan)
         let request = plan.request
         guard let store else {
             let interpreter = Interpreter(
@@ -216,8 +219,8 @@ public struct WorkflowRuns: Sendable {
                 environment: ExecutionEnvironment(clock: clock, tasks: tasks, objects: objects(for: plan)))
             let (result, late) = await Self.race(deadline: deadline) { await interpreter.run(input: plan.input) }
             return RunOutcome(
-                id: request.id, workflow: request.workflow, result: result ?? Self.outOfTime(deadline), notes: notes,
-                outOfTime: late)
+                id: request.id, workflow: request.workflow, result: Self.redact(result ?? Self.outOfTime(deadline), redactor),
+                notes: notes, outOfTime: late)
         }
         let durable = durableExecutions(store: store, plan: plan, redactor: redactor)
         let (result, late) = try await leased(request.id, store: store) { () async throws(StoreError) in
@@ -226,10 +229,11 @@ public struct WorkflowRuns: Sendable {
                 try await durable.start(
                     id: request.id, definitionText: plan.definition.text, machine: plan.definition.machine,
                     workflow: request.workflow, input: plan.input, trigger: request.event, repository: request.repositoryName,
-                    revision: plan.context.revision, plan: plan.stored, tasks: tasks, clock: clock)
+                    revision: plan.context.revision, plan: stored(plan), tasks: tasks, clock: clock)
             }
         }
-        return RunOutcome(id: request.id, workflow: request.workflow, result: result, notes: notes, outOfTime: late)
+        return RunOutcome(
+            id: request.id, workflow: request.workflow, result: Self.redact(result, redactor), notes: notes, outOfTime: late)
     }
 
     /// Records a run to be carried out later by ``resume(id:deadline:)`` (a detached push workflow):
@@ -248,7 +252,7 @@ public struct WorkflowRuns: Sendable {
                 NewExecution(
                     id: request.id, workflow: request.workflow, repository: request.repositoryName,
                     revision: plan.context.revision, trigger: request.event, input: plan.input, definition: plan.definition.text,
-                    started: clock.now(), plan: plan.stored))
+                    started: clock.now(), plan: stored(plan)))
             return nil
         }
     }
@@ -315,7 +319,7 @@ public struct WorkflowRuns: Sendable {
             try await durable.resume(id: id, tasks: tasks, clock: clock)
         }
         return RunOutcome(
-            id: id, workflow: record.workflow, result: result, notes: Self.notes(for: plan, grants: grants), outOfTime: late)
+            id: id, workflow: record.workflow, result: Self.redact(result, redactor), notes: notes(for: plan), outOfTime: late)
     }
 
     /// Resumes every RUNNING execution of the store that no other process runs (whose lease is free or
@@ -365,8 +369,27 @@ public struct WorkflowRuns: Sendable {
         }
     }
 
-    static func notes(for plan: RunPlan, grants: RoleGrants) -> [String] {
-        plan.editsStepgate ? [withoutSecretsNote] : []
+    /// What a report must say beside a run's result.
+    func notes(for plan: RunPlan) -> [String] {
+        (plan.editsStepgate ? [Self.withoutSecretsNote] : []) + (settings.sandbox.mode == .none ? [Sandbox.unsandboxedNotice] : [])
+    }
+
+    /// The plan as stored with the execution, with how its tasks were isolated.
+    func stored(_ plan: RunPlan) -> JSON {
+        var o = plan.stored.objectValue ?? JSONObject()
+        o["sandbox"] = .string(settings.sandbox.mode.rawValue)
+        return .object(o)
+    }
+
+    /// A result with every granted secret hidden from its error and cause (what a pusher or a
+    /// review reads), whatever path the text took.
+    static func redact(_ result: ExecutionResult, _ redactor: Redactor) -> ExecutionResult {
+        guard !redactor.isEmpty else { return result }
+        var r = result
+        r.error = r.error.map { redactor.redact($0) }
+        r.cause = r.cause.map { redactor.redact($0) }
+        r.output = r.output.map { redactor.redact($0) }
+        return r
     }
 
     /// The task executor of a run: command and HTTP tasks in the plan's checkout, with the
@@ -381,6 +404,7 @@ public struct WorkflowRuns: Sendable {
             workspace: workspace, grants: grants, context: plan.context, identity: settings.identity)
         configuration.temporaryDirectory = settings.temporaryDirectory
         configuration.killGrace = settings.killGrace
+        configuration.sandbox = settings.sandbox
         let executor = StepgateTaskExecutor(configuration: configuration).redacting()
         // AWS resources run as the operator's map, then the workflow's, say; stepgate's own go through.
         let local = LocalResourceExecutor(

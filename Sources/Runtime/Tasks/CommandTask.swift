@@ -74,7 +74,7 @@ struct CommandTask {
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let home = scratch + "/home"
-        try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        _ = mkdir(home, 0o700)
 
         let root: String
         switch configuration.workspace {
@@ -100,12 +100,12 @@ struct CommandTask {
         }
         let workingDirectory = try resolveWorkingDirectory(root: root, relative: p.workingDirectory)
 
-        var environment: [String: String] = ["PATH": configuration.path, "HOME": home, "LANG": "C.UTF-8"]
+        var environment: [String: String] = ["PATH": configuration.path, "HOME": home, "LANG": "C.UTF-8", "PWD": workingDirectory]
         for (k, v) in secrets { environment[k] = v }
         for (k, v) in p.env { environment[k] = v }
         environment["STEPGATE_EXECUTION_ID"] = request.executionID
         environment["STEPGATE_STATE"] = request.stateName
-        var hidden: [String] = []
+        var hidden = configuration.grants.allSecretValues
         if let issuer = configuration.identity {
             do {
                 let token = try issuer.token(context: configuration.context, state: request.stateName, executionID: request.executionID)
@@ -115,61 +115,131 @@ struct CommandTask {
                 throw ExecutionError("stepgate.IdentityUnavailable", "cannot mint the task's identity token: \(error)")
             }
         }
+        let redactor = Redactor(secrets: hidden)
         let executable = try resolveExecutable(p.command[0], path: environment["PATH"] ?? "", workingDirectory: workingDirectory)
-        let spec = ProcessSpec(
+        // Read past the cap far enough to see whole a secret that starts before it, even with its
+        // lines broken; redaction then cuts at the cap (see result(of:redactor:)).
+        let lookahead = redactor.isEmpty ? 0 : 2 * redactor.longestPatternLength + 256
+        var spec = ProcessSpec(
             executable: executable, arguments: p.command, environment: environment, workingDirectory: workingDirectory,
             stdin: p.stdin.map { Array($0.utf8) }, timeout: request.timeoutSeconds.map(Double.init),
-            heartbeat: request.heartbeatSeconds.map(Double.init), outputLimit: configuration.outputLimit,
+            heartbeat: request.heartbeatSeconds.map(Double.init), outputLimit: configuration.outputLimit + lookahead,
             killGrace: configuration.killGrace)
+        if configuration.sandbox.mode == .bubblewrap {
+            spec = try sandboxed(spec, scratch: scratch, root: root)
+        }
         let outcome: ProcessOutcome
         do {
             outcome = try await ProcessRunner.run(spec)
         } catch let e as SpawnFailure {
-            throw ExecutionError("stepgate.CommandFailed", e.description)
+            throw redactor.redact(ExecutionError("stepgate.CommandFailed", e.description))
         }
-        let redactor = Redactor(secrets: hidden)
+        if outcome.sandboxSetupFailed {
+            let complaint = Sandbox.bubblewrapComplaint(outcome.stderr, bwrap: spec.executable)
+            if complaint.contains("bwrap: execvp ") {
+                // The sandbox was made; the program (or its interpreter) is not in it.
+                let line = String(decoding: outcome.stderr, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("bwrap: execvp ") } ?? ""
+                throw redactor.redact(
+                    ExecutionError(
+                        "stepgate.CommandFailed",
+                        "cannot run \(p.command[0]) in the task's sandbox: \(line.dropFirst("bwrap: ".count))"
+                            + " (a program or interpreter outside /usr and the checkout needs the role's read-only-paths)"))
+            }
+            throw redactor.redact(SandboxUnavailable(complaint).executionError)
+        }
         do {
-            return redactor.redact(try result(of: outcome))
+            return redactor.redact(try result(of: outcome, redactor: redactor))
         } catch let e as ExecutionError {
             throw redactor.redact(e)
         }
     }
 
-    func result(of outcome: ProcessOutcome) throws -> JSON {
+    /// What the task's role may reach from its sandbox.
+    var roleAccess: RoleAccess {
+        if case .role(let name) = RolePolicy.roleRequest(request.credentials) {
+            return configuration.grants.access[name] ?? .isolated
+        }
+        return .isolated
+    }
+
+    /// `spec` run by bwrap in the task's sandbox (``SandboxLayout``): the scratch directory (home,
+    /// checkout) and a `stepgate run` directory writable, the role's read-only paths, its network
+    /// only when the role has it, every protected path and secret file covered.
+    func sandboxed(_ spec: ProcessSpec, scratch: String, root: String) throws(ExecutionError) -> ProcessSpec {
+        let sandbox = configuration.sandbox
+        let bwrap: String
+        switch sandbox.locateBubblewrap() {
+        case .success(let path): bwrap = path
+        case .failure(let why): throw why.executionError
+        }
+        var writable = [scratch]
+        if case .directory = configuration.workspace, let real = SandboxLayout.realPath(root) { writable.append(real) }
+        if writable.contains("/") {
+            throw SandboxUnavailable("the directory / cannot be given to a task", hint: false).executionError
+        }
+        let access = roleAccess
+        let layout = SandboxLayout(
+            writable: writable, readOnly: access.readOnlyPaths, network: access.network, workingDirectory: spec.workingDirectory,
+            protected: sandbox.protectedPaths + configuration.grants.secretFiles)
+        guard layout.exposes(spec.executable) else {
+            throw ExecutionError(
+                "stepgate.CommandFailed",
+                "cannot run \(spec.arguments[0]): \(spec.executable) lies outside the task's sandbox (the system's /usr, the checkout, "
+                    + "the role's read-only-paths)")
+        }
+        let options: [String]
+        do { options = try layout.arguments() } catch { throw error.executionError }
+        var wrapped = spec
+        wrapped.executable = bwrap
+        wrapped.arguments = [bwrap] + options + ["--", spec.executable] + spec.arguments.dropFirst()
+        wrapped.workingDirectory = "/"
+        wrapped.sandboxed = true
+        return wrapped
+    }
+
+    func result(of outcome: ProcessOutcome, redactor: Redactor) throws -> JSON {
+        let limit = configuration.outputLimit
         switch outcome.stop {
         case .timeout:
             throw ExecutionError.timeout(
-                "command timed out after \(request.timeoutSeconds ?? 0) seconds; its process group was killed")
+                "command timed out after \(request.timeoutSeconds ?? 0) seconds; \(Self.killed(configuration.sandbox))")
         case .heartbeat:
             throw ExecutionError.heartbeatTimeout(
-                "command wrote nothing for \(request.heartbeatSeconds ?? 0) seconds; its process group was killed")
+                "command wrote nothing for \(request.heartbeatSeconds ?? 0) seconds; \(Self.killed(configuration.sandbox))")
         case .cancelled:
             throw CancellationError()
         case .none:
             break
         }
+        let stderr = redactor.redact(outcome.stderr, keepingFirst: limit).text
         switch outcome.termination {
         case .signaled(let s):
-            throw ExecutionError("stepgate.CommandFailed", "killed by signal \(s)\(Self.stderrTail(outcome))")
+            throw ExecutionError("stepgate.CommandFailed", "killed by signal \(s)\(Self.stderrTail(stderr))")
         case .exited(let code) where code != 0:
-            throw ExecutionError("stepgate.CommandFailed", "exit status \(code)\(Self.stderrTail(outcome))")
+            throw ExecutionError("stepgate.CommandFailed", "exit status \(code)\(Self.stderrTail(stderr))")
         case .exited:
             break
         }
-        let text = String(decoding: outcome.stdout, as: UTF8.self)
-        if !outcome.stdoutTruncated, !text.allSatisfy(\.isWhitespace), let json = try? JSONParser.parse(text) {
+        let (text, cut) = redactor.redact(outcome.stdout, keepingFirst: limit)
+        let truncated = cut || outcome.stdoutTruncated
+        if !truncated, !text.allSatisfy(\.isWhitespace), let json = try? JSONParser.parse(text) {
             return Findings.validate(json)
         }
         var o = JSONObject()
         o["stdout"] = .string(text)
         o["exitCode"] = 0
-        if outcome.stdoutTruncated { o["stdoutTruncated"] = true }
+        if truncated { o["stdoutTruncated"] = true }
         return .object(o)
     }
 
-    /// "; last lines of stderr: ..." (at most 20 lines, 2000 characters), or a note that it was empty.
-    static func stderrTail(_ outcome: ProcessOutcome) -> String {
-        let text = String(decoding: outcome.stderr, as: UTF8.self)
+    /// How a timed-out command was ended.
+    static func killed(_ sandbox: Sandbox) -> String {
+        sandbox.mode == .bubblewrap ? "its sandbox was killed with every process in it" : "its process group was killed"
+    }
+
+    /// "; last lines of stderr: ..." (at most 20 lines, 2000 characters), or a note that it was
+    /// empty. `text` is already redacted, so cutting it cannot leave part of a secret.
+    static func stderrTail(_ text: String) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         if lines.isEmpty { return "; stderr was empty" }
         var tail = lines.suffix(20).joined(separator: "\n")
@@ -183,7 +253,8 @@ struct CommandTask {
             mkdtemp(buffer.baseAddress!).map { String(cString: UnsafePointer($0)) }
         }
         guard let made else { throw ExecutionError.taskFailed("cannot create a temporary directory in \(configuration.temporaryDirectory)") }
-        return made
+        // mkdtemp makes it 0700; the real path, because a sandbox mounts it at the same place.
+        return SandboxLayout.realPath(made) ?? made
     }
 
     func resolveWorkingDirectory(root: String, relative: String?) throws(ExecutionError) -> String {

@@ -23,6 +23,10 @@ struct ProcessSpec: Sendable {
     var outputLimit: Int = 1 << 20
     /// Seconds between SIGTERM and SIGKILL.
     var killGrace: Double = 2
+    /// Whether `executable` is bwrap running the command in a sandbox (``SandboxLayout``): its
+    /// JSON status (written to descriptor 3) names the sandbox's PID 1, and ending that process
+    /// ends every process of the sandbox's PID namespace, `setsid` or not.
+    var sandboxed = false
 }
 
 struct ProcessOutcome: Sendable {
@@ -43,6 +47,8 @@ struct ProcessOutcome: Sendable {
     var stderr: [UInt8]
     var stdoutTruncated: Bool
     var stderrTruncated: Bool
+    /// Sandboxed only: bwrap stopped before running the command (it could not build the sandbox).
+    var sandboxSetupFailed = false
 }
 
 struct SpawnFailure: Error, CustomStringConvertible {
@@ -92,16 +98,23 @@ private func makePipe(_ fds: inout [Int32]) -> Bool {
 private let spawnLock = NSLock()
 
 private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
 
 /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), found at run time because the header
 /// declares it only under _GNU_SOURCE.
-private let addChdir: AddChdir? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
-    return unsafeBitCast(symbol, to: AddChdir.self)
-}()
+private let addChdir: AddChdir? = libcSymbol("posix_spawn_file_actions_addchdir_np")
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+).
+private let addCloseFrom: AddCloseFrom? = libcSymbol("posix_spawn_file_actions_addclosefrom_np")
+
+func libcSymbol<T>(_ name: String) -> T? {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+    return unsafeBitCast(symbol, to: T.self)
+}
 
 /// Runs processes in their own process group with posix_spawn, so that a timeout can kill
-/// everything they started.
+/// everything they started; a sandboxed process (``ProcessSpec/sandboxed``) is ended with its
+/// whole PID namespace instead. The child inherits descriptors 0-2 only (and bwrap its status
+/// pipe), whatever the server has open without close-on-exec.
 enum ProcessRunner {
     private static let ignoreSIGPIPE: Void = {
         // Writing stdin to a child that has exited must fail with EPIPE, not kill the server.
@@ -109,7 +122,7 @@ enum ProcessRunner {
     }()
 
     /// Runs `spec` on a thread of its own (the loop blocks in poll), answering cancellation by
-    /// terminating the process group.
+    /// terminating the process group (or the sandbox).
     static func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
         let cancel = try CancelSignal()
         defer { cancel.close() }
@@ -135,6 +148,7 @@ enum ProcessRunner {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         var inPipe: [Int32] = [-1, -1]
+        var statusPipe: [Int32] = [-1, -1]
         func fail(_ what: String, _ code: Int32 = errno) -> SpawnFailure {
             SpawnFailure(description: "\(what): \(String(cString: strerror(code)))")
         }
@@ -144,6 +158,10 @@ enum ProcessRunner {
         defer { if locked { spawnLock.unlock() } }
         guard makePipe(&outPipe), makePipe(&errPipe) else { throw fail("pipe") }
         if spec.stdin != nil, !makePipe(&inPipe) { throw fail("pipe") }
+        if spec.sandboxed, !makePipe(&statusPipe) { throw fail("pipe") }
+        func closeAll() {
+            for fd in outPipe + errPipe + inPipe + statusPipe where fd >= 0 { close(fd) }
+        }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -155,7 +173,16 @@ enum ProcessRunner {
         }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        // (glibc clears close-on-exec when a descriptor is duplicated onto itself.)
+        if spec.sandboxed { posix_spawn_file_actions_adddup2(&actions, statusPipe[1], Int32(SandboxLayout.statusDescriptor)) }
+        let firstClosed: Int32 = spec.sandboxed ? Int32(SandboxLayout.statusDescriptor) + 1 : 3
+        if let addCloseFrom {
+            _ = addCloseFrom(&actions, firstClosed)
+        } else {
+            for fd in openDescriptors() where fd >= firstClosed { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
         guard let addchdir = addChdir else {
+            closeAll()
             throw SpawnFailure(description: "this C library lacks posix_spawn_file_actions_addchdir_np (glibc 2.29 or later is needed)")
         }
         _ = addchdir(&actions, spec.workingDirectory)
@@ -189,19 +216,30 @@ enum ProcessRunner {
         close(outPipe[1])
         close(errPipe[1])
         if spec.stdin != nil { close(inPipe[0]) }
+        if spec.sandboxed { close(statusPipe[1]) }
         if rc != 0 {
             close(outPipe[0])
             close(errPipe[0])
             if spec.stdin != nil { close(inPipe[1]) }
+            if spec.sandboxed { close(statusPipe[0]) }
             throw fail("cannot run \(spec.executable)", rc)
         }
         defer {
             close(outPipe[0])
             close(errPipe[0])
         }
-        var loop = OutputLoop(spec: spec, pid: pid, stdoutFD: outPipe[0], stderrFD: errPipe[0],
-                              stdinFD: spec.stdin != nil ? inPipe[1] : -1, cancelFD: cancelFD)
+        var loop = OutputLoop(
+            spec: spec, pid: pid, stdoutFD: outPipe[0], stderrFD: errPipe[0], stdinFD: spec.stdin != nil ? inPipe[1] : -1,
+            cancelFD: cancelFD, statusFD: spec.sandboxed ? statusPipe[0] : -1)
         return loop.run()
+    }
+
+    /// The process's open file descriptors (Linux: /proc/self/fd; elsewhere 3..<256).
+    static func openDescriptors() -> [Int32] {
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            return names.compactMap { Int32($0) }
+        }
+        return Array(3..<256)
     }
 }
 
@@ -213,6 +251,8 @@ private struct OutputLoop {
     let stderrFD: Int32
     var stdinFD: Int32
     let cancelFD: Int32
+    /// The child is a sandbox: what bwrap reports about it.
+    var status: SandboxStatus?
 
     var stdout: [UInt8] = []
     var stderr: [UInt8] = []
@@ -223,14 +263,15 @@ private struct OutputLoop {
     var stdinOffset = 0
     var exited = false
 
-    init(spec: ProcessSpec, pid: pid_t, stdoutFD: Int32, stderrFD: Int32, stdinFD: Int32, cancelFD: Int32) {
+    init(spec: ProcessSpec, pid: pid_t, stdoutFD: Int32, stderrFD: Int32, stdinFD: Int32, cancelFD: Int32, statusFD: Int32) {
         self.spec = spec
         self.pid = pid
         self.stdoutFD = stdoutFD
         self.stderrFD = stderrFD
         self.stdinFD = stdinFD
         self.cancelFD = cancelFD
-        for fd in [stdoutFD, stderrFD, stdinFD] where fd >= 0 {
+        if statusFD >= 0 { status = SandboxStatus(fd: statusFD, bwrap: pid) }
+        for fd in [stdoutFD, stderrFD, stdinFD, statusFD] where fd >= 0 {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
     }
@@ -259,8 +300,8 @@ private struct OutputLoop {
         var drainDeadline: Double?
         while true {
             if drainDeadline == nil, childHasExited() {
-                // Whatever the command left running in its group goes with it.
-                killpg(pid, SIGKILL)
+                // Whatever the command left running goes with it: its process group, or its sandbox.
+                endLeftovers()
                 drainDeadline = Self.now() + 1
             }
             if !stdoutOpen && !stderrOpen && exited { break }
@@ -281,6 +322,7 @@ private struct OutputLoop {
             if stderrOpen { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
             fds.append(pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0))
             if stdinFD >= 0 { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
+            if let s = status, s.isOpen { fds.append(pollfd(fd: s.fd, events: Int16(POLLIN), revents: 0)) }
             let n = poll(&fds, nfds_t(fds.count), wait < 0.001 ? 1 : Int32(max(0, wait) * 1000) + 1)
             if n < 0 && errno != EINTR { break }
             var cancelled = false
@@ -289,6 +331,8 @@ private struct OutputLoop {
                     cancelled = true
                 } else if p.fd == stdinFD {
                     feedStdin()
+                } else if p.fd == status?.fd {
+                    status?.read()
                 } else if read(from: p.fd) {
                     lastOutput = Self.now()
                 }
@@ -296,26 +340,58 @@ private struct OutputLoop {
             if cancelled { stop = .cancelled; break }
         }
         if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
-        if stop != .none { terminateGroup() }
+        if stop != .none { terminate() }
+        if status != nil {
+            // Return only once nothing of the sandbox is left.
+            endLeftovers()
+            status?.awaitEnd(seconds: 5)
+        }
         // Read what is already buffered, without waiting for stragglers.
         while stdoutOpen, read(from: stdoutFD) {}
         while stderrOpen, read(from: stderrFD) {}
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let termination: ProcessOutcome.Termination =
-            status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        var termination: ProcessOutcome.Termination =
+            waitStatus & 0x7f == 0 ? .exited((waitStatus >> 8) & 0xff) : .signaled(waitStatus & 0x7f)
+        var setupFailed = false
+        if var s = status {
+            s.read()
+            if let code = s.exitCode { termination = .exited(code) } else { setupFailed = stop == .none }
+            s.close()
+        }
         return ProcessOutcome(
             pid: pid, termination: termination, stop: stop, stdout: stdout, stderr: stderr,
-            stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated)
+            stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated, sandboxSetupFailed: setupFailed)
     }
 
-    /// SIGTERM to the group, SIGKILL after the grace period (or at once when the leader has gone).
-    mutating func terminateGroup() {
-        killpg(pid, SIGTERM)
+    /// Kills what is left once the command is over: the process group, or the whole sandbox.
+    mutating func endLeftovers() {
+        if status != nil {
+            status?.awaitInit(seconds: 1)
+            status?.initProcess?.kill()
+        }
+        killpg(pid, SIGKILL)
+    }
+
+    /// SIGTERM, then SIGKILL after the grace period (or at once when the command has gone): to
+    /// the process group, or for a sandbox to the command's session and then the sandbox's PID 1,
+    /// which takes every process of its namespace with it.
+    mutating func terminate() {
+        if status != nil {
+            status?.awaitInit(seconds: 1)
+            if let initProcess = status?.initProcess, !initProcess.isGone {
+                // bwrap's PID 1 leads the command's session (--new-session); processes that left it
+                // get no SIGTERM, only the end of the namespace.
+                killpg(initProcess.pid, SIGTERM)
+            }
+        } else {
+            killpg(pid, SIGTERM)
+        }
         let until = Self.now() + spec.killGrace
         while Self.now() < until, !childHasExited() {
             usleep(20_000)
         }
+        status?.initProcess?.kill()
         killpg(pid, SIGKILL)
     }
 

@@ -5,17 +5,27 @@ import Foundation
 ///
 /// Each secret is hidden as written and in the encodings a command or server is likely to echo
 /// it in: base64 (standard and URL-safe, padded or not, and at each of the three byte
-/// alignments it can take inside a longer base64 text), percent-encoding (upper- and lower-case
-/// hex, `+` for spaces as forms write it) and JSON string escaping. A multi-line secret (a PEM
-/// key) is also hidden line by line. Every occurrence becomes `***`.
+/// alignments it can take inside a longer base64 text), hex of its UTF-8 bytes (lower- and
+/// upper-case), percent-encoding (upper- and lower-case hex, `+` for spaces as forms write it,
+/// and every byte escaped) and JSON string escaping. A multi-line secret (a PEM key) is also
+/// hidden line by line. Every occurrence becomes `***`.
+///
+/// Matching is on UTF-8 bytes, so a secret followed by combining characters (which Swift's
+/// character comparison would see as different characters) is found, and line breaks are
+/// skipped, so a secret or its base64 split over several lines (as `base64` wraps it) is found
+/// too; the whole span, line breaks included, becomes one `***`. For output that a cap cuts off,
+/// ``redact(_:keepingFirst:)`` hides a secret that straddles the cut.
 public struct Redactor: Sendable {
     public static let mask = "***"
     /// Encoded forms shorter than this are not hidden (they would match ordinary text); the
     /// secret itself always is.
     static let minimumDerivedLength = 6
+    /// Forms shorter than this are not looked for across line breaks.
+    static let minimumSplitLength = 4
 
     /// Every string to hide, longest first.
     public let patterns: [String]
+    private let matcher: Matcher
 
     public init(secrets: [String]) {
         var set: Set<String> = []
@@ -31,17 +41,47 @@ public struct Redactor: Sendable {
             }
         }
         patterns = set.sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        matcher = Matcher(patterns.map { Array($0.utf8) })
     }
 
     public var isEmpty: Bool { patterns.isEmpty }
 
+    /// The UTF-8 length of the longest form: how far past a cut a caller must keep reading to
+    /// see whole any secret that starts before it.
+    public var longestPatternLength: Int { matcher.longest }
+
     public func redact(_ text: String) -> String {
         guard !patterns.isEmpty, !text.isEmpty else { return text }
-        var result = text
-        for p in patterns where result.contains(p) {
-            result = result.replacingOccurrences(of: p, with: Self.mask)
+        let bytes = Array(text.utf8)
+        let ranges = matcher.ranges(in: bytes)
+        if ranges.isEmpty { return text }
+        return String(decoding: Self.replacing(ranges, in: bytes, upTo: bytes.count), as: UTF8.self)
+    }
+
+    /// Redacts `bytes` and keeps the first `limit` of them: a secret that starts before the
+    /// limit is hidden whole even when it ends after it. Give it `limit` plus at least
+    /// ``longestPatternLength`` bytes (more when output may break lines inside a secret).
+    /// - Returns: the text, and whether anything was cut.
+    public func redact(_ bytes: [UInt8], keepingFirst limit: Int) -> (text: String, cut: Bool) {
+        let ranges = patterns.isEmpty ? [] : matcher.ranges(in: bytes)
+        let kept = Self.replacing(ranges, in: bytes, upTo: min(limit, bytes.count))
+        return (String(decoding: kept, as: UTF8.self), bytes.count > limit)
+    }
+
+    /// `bytes[..<end]` with each range (sorted, disjoint) replaced by the mask; a range that
+    /// crosses `end` is masked and ends the text.
+    static func replacing(_ ranges: [Range<Int>], in bytes: [UInt8], upTo end: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(end)
+        var position = 0
+        for r in ranges where r.lowerBound < end {
+            out += bytes[position..<r.lowerBound]
+            out += Array(mask.utf8)
+            position = r.upperBound
+            if position >= end { return out }
         }
-        return result
+        out += bytes[position..<end]
+        return out
     }
 
     /// Redacts every string (and object key) inside a JSON value.
@@ -83,6 +123,14 @@ public struct Redactor: Sendable {
                 forms.append(middle)
                 forms.append(urlSafe(middle))
             }
+        }
+        // Hex of the bytes, as `xxd -p` or `od` print it.
+        if bytes.count >= 4 {
+            let hex = bytes.map { String(format: "%02x", $0) }.joined()
+            forms.append(hex)
+            forms.append(hex.uppercased())
+            forms.append(bytes.map { String(format: "%%%02X", $0) }.joined())
+            forms.append(bytes.map { String(format: "%%%02x", $0) }.joined())
         }
         // Percent-encodings.
         for allowed in [CharacterSet.alphanumerics, .urlQueryAllowed, .urlPathAllowed, unreservedSet] {
@@ -147,6 +195,72 @@ public struct Redactor: Sendable {
             }
         }
         return out
+    }
+}
+
+/// Finds every occurrence of a set of byte strings in one pass over the text (candidates are
+/// picked by their first byte), and again across line breaks.
+private struct Matcher: Sendable {
+    let patterns: [[UInt8]]
+    /// Pattern indices by first byte.
+    let byFirstByte: [[Int]]
+    let longest: Int
+
+    init(_ patterns: [[UInt8]]) {
+        self.patterns = patterns
+        var table = [[Int]](repeating: [], count: 256)
+        for (i, p) in patterns.enumerated() where !p.isEmpty { table[Int(p[0])].append(i) }
+        byFirstByte = table
+        longest = patterns.map(\.count).max() ?? 0
+    }
+
+    /// Sorted, merged ranges of `text` to hide.
+    func ranges(in text: [UInt8]) -> [Range<Int>] {
+        var found = occurrences(in: text, minimumLength: 0)
+        if text.contains(10) || text.contains(13) {
+            // The text without its line breaks, and where each of its bytes came from.
+            var joined: [UInt8] = []
+            var origin: [Int] = []
+            joined.reserveCapacity(text.count)
+            origin.reserveCapacity(text.count)
+            for (i, b) in text.enumerated() where b != 10 && b != 13 {
+                joined.append(b)
+                origin.append(i)
+            }
+            for r in occurrences(in: joined, minimumLength: Redactor.minimumSplitLength) {
+                found.append(origin[r.lowerBound]..<(origin[r.upperBound - 1] + 1))
+            }
+        }
+        found.sort { $0.lowerBound < $1.lowerBound }
+        var merged: [Range<Int>] = []
+        for r in found {
+            if let last = merged.last, r.lowerBound <= last.upperBound {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
+            } else {
+                merged.append(r)
+            }
+        }
+        return merged
+    }
+
+    private func occurrences(in text: [UInt8], minimumLength: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        text.withUnsafeBufferPointer { t in
+            // Every start position, so that overlapping forms are all found (the ranges are merged).
+            for i in 0..<t.count {
+                for index in byFirstByte[Int(t[i])] {
+                    let p = patterns[index]
+                    // Patterns are longest first: the first match is the longest here.
+                    if p.count >= minimumLength, p.count <= t.count - i,
+                        p.withUnsafeBufferPointer({ memcmp(t.baseAddress! + i, $0.baseAddress!, p.count) == 0 })
+                    {
+                        result.append(i..<(i + p.count))
+                        break
+                    }
+                }
+            }
+        }
+        return result
     }
 }
 

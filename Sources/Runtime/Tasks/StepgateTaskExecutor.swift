@@ -31,6 +31,10 @@ public struct StepgateTaskExecutor: TaskExecutor {
         public var killGrace: Double = 2
         /// Where temporary checkouts and home directories are made.
         public var temporaryDirectory: String = FileManager.default.temporaryDirectory.path
+        /// How command tasks are isolated: a bubblewrap sandbox unless the operator chose
+        /// ``Sandbox/none``. The role's ``RoleAccess`` (network, read-only paths) comes from
+        /// ``grants``.
+        public var sandbox: Sandbox = .bubblewrap
 
         public init(
             workspace: Workspace, grants: RoleGrants = .none, context: TriggerContext,
@@ -56,15 +60,21 @@ public struct StepgateTaskExecutor: TaskExecutor {
 
     /// This executor wrapped so that every result and error is redacted of the granted secrets.
     public func redacting() -> RedactingTaskExecutor {
-        RedactingTaskExecutor(inner: self, redactor: Redactor(secrets: configuration.grants.allSecretValues))
+        RedactingTaskExecutor(inner: self, redactor: redactor)
     }
+
+    /// Hides every granted secret: for whatever leaves an execution besides task results (the
+    /// error and cause of a failed run shown to a pusher, a review summary).
+    public var redactor: Redactor { Redactor(secrets: configuration.grants.allSecretValues) }
 
     public func execute(_ request: TaskRequest) async throws -> JSON {
         switch request.resource {
         case Self.commandResource:
             return try await CommandTask(configuration: configuration, request: request, secrets: try secrets(for: request)).run()
         case Self.httpResource:
-            return try await HTTPTask(request: request, secrets: try secrets(for: request)).run()
+            return try await HTTPTask(
+                request: request, secrets: try secrets(for: request), bodyLimit: configuration.outputLimit, redactor: redactor
+            ).run()
         default:
             if let inner { return try await inner.execute(request) }
             throw ExecutionError.taskFailed("unknown resource '\(request.resource)'")

@@ -3,10 +3,12 @@
 `git http-backend` (CGI), Python 3 standard library only.
 
 Usage: git_http_server.py PROJECT_ROOT LOG_FILE
-Environment: GIT_TEST_USER, GIT_TEST_PASSWORD (the only accepted credentials).
+Environment: GIT_TEST_USER, GIT_TEST_PASSWORD (the only accepted credentials); GIT_TEST_REDIRECT_TO
+(optional: answer every request with a 302 to this base URL plus the request's path).
 
 Binds 127.0.0.1 on a free port and prints "PORT <n>" on standard output once it is listening.
-Every request is logged to LOG_FILE as "<status> <method> <path>".
+Every request is logged to LOG_FILE as "<status> <method> <path> <auth|->", the last field saying
+whether the request carried an Authorization header.
 """
 
 import base64
@@ -20,6 +22,7 @@ PROJECT_ROOT = sys.argv[1]
 LOG_FILE = sys.argv[2]
 USER = os.environ["GIT_TEST_USER"]
 PASSWORD = os.environ["GIT_TEST_PASSWORD"]
+REDIRECT_TO = os.environ.get("GIT_TEST_REDIRECT_TO")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -30,7 +33,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def record(self, status):
         with open(LOG_FILE, "a") as log:
-            log.write(f"{status} {self.command} {self.path}\n")
+            carried = "auth" if self.headers.get("Authorization") else "-"
+            log.write(f"{status} {self.command} {self.path} {carried}\n")
 
     def authorised(self):
         header = self.headers.get("Authorization", "")
@@ -67,6 +71,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_git(self):
         body = self.read_body()
+        if REDIRECT_TO:
+            self.send(302, [("Location", REDIRECT_TO + self.path)], b"")
+            return
         if not self.authorised():
             self.send(401, [("WWW-Authenticate", 'Basic realm="git"'), ("Content-Type", "text/plain")],
                       b"authentication required\n")
