@@ -5,7 +5,7 @@ REAL_WORLD ?= ../shared/conformance/real-world
 DEBUG_BIN := .build/debug/stepgate
 RELEASE_BIN := .build/release/stepgate
 
-.PHONY: deps build release demo test unit-tests conformance real-world bench clean phorge-check
+.PHONY: deps build release demo test unit-tests conformance real-world bench soak clean phorge-check
 
 deps:
 	@scripts/ensure-deps.sh
@@ -45,6 +45,12 @@ bench: release
 	python3 scripts/bench.py
 	python3 scripts/bench_bot.py --binary $(RELEASE_BIN)
 	scripts/with-test-servers.sh python3 scripts/bench_replicas.py --binary $(RELEASE_BIN)
+
+# The bot's fault-and-crash soak at full size (release build): 60 changes over 3 minutes, about 20% of the bot's
+# requests faulted at random, 5 SIGKILLs, 2 of them while the server holds a review POST and applies it later.
+# Fails unless every voted patch set is reported exactly once. `make test` runs a small one (SoakTests).
+soak: release
+	python3 scripts/soak_bot.py --binary $(RELEASE_BIN) $(SOAK_ARGS)
 
 # The bot's end-to-end scenarios against a running Phorge (not part of `make test`: CI has none). See bot/phorge.md.
 #   make phorge-check PHORGE_URL=http://127.0.0.1:8081 PHORGE_ADMIN_TOKEN=api-... PHORGE_AUTHOR_TOKEN=api-... \

@@ -12,21 +12,12 @@ Python standard library only. Every child process is stopped at the end.
 import argparse, json, os, resource, signal, sqlite3, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def control(base, method, path, body=None):
-    req = urllib.request.Request(base + "/__control/" + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode())
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read() or b"null")
-
-
-def git(*args):
-    subprocess.run(["git", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from botworld import control, git  # noqa: E402
 
 
 def make_world(tmp, base, changes, overlap):
-    work, served = os.path.join(tmp, "work"), os.path.join(tmp, "served", "demo")
+    work = os.path.join(tmp, "work")
     git("init", "-q", "-b", "main", work)
     os.makedirs(os.path.join(work, ".stepgate", "workflows"))
     with open(os.path.join(work, ".stepgate", "stepgate.yaml"), "w") as f:
@@ -36,9 +27,10 @@ def make_world(tmp, base, changes, overlap):
         f.write('{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}\n')
     git("-C", work, "add", "-A")
     git("-C", work, "-c", "user.name=B", "-c", "user.email=b@x", "commit", "-q", "-m", "init")
+    # The fake keeps the project's repository and writes a real commit for each change's patch set on main's tip.
+    served = control(base, "POST", "projects", {"name": "demo"})["git"]
     git("init", "-q", "--bare", served)
     git("-C", work, "push", "-q", served, "main:refs/heads/main")
-    git("-C", work, "push", "-q", served, *["main:refs/changes/%02d/%d/1" % (n % 100, n) for n in range(1, 101)])
     control(base, "POST", "accounts", {"username": "stepbot", "http_password": "secret"})
     control(base, "POST", "accounts", {"username": "alice"})
     for i in range(changes):
@@ -48,9 +40,10 @@ def make_world(tmp, base, changes, overlap):
         f.write("secret\n")
     cfg = os.path.join(tmp, "bot.yaml")
     with open(cfg, "w") as f:
-        f.write("store: sqlite://%s/stepgate.db\ngerrit:\n  - name: review\n    url: %s\n    git-url: file://%s/served\n"
+        f.write("store: sqlite://%s/stepgate.db\ngerrit:\n  - name: review\n    url: %s\n    git-url: file://%s\n"
                 "    username: stepbot\n    password-file: %s\n    projects: [demo]\n    poll-interval: 1s\n    overlap: %s\n"
-                "repositories:\n  demo: {path: %s/mirror.git, gerrit-project: demo}\n" % (tmp, base, tmp, pw, overlap, tmp))
+                "repositories:\n  demo: {path: %s/mirror.git, gerrit-project: demo}\n"
+                % (tmp, base, os.path.dirname(served), pw, overlap, tmp))
     return work, served, cfg
 
 

@@ -40,6 +40,24 @@ public protocol ExecutionStore: Sendable {
     /// key wins (and only the first is audited).
     func recordTaskResult(executionID: String, key: String, outcome: TaskOutcome, audit: AuditEntry?) async throws(StoreError)
 
+    // MARK: Redrive
+
+    /// The checkpoint of the state an ended execution was in (where a redrive starts): the one kept when the
+    /// execution's final checkpoint was written, else its last checkpoint when that names a state (an execution
+    /// aborted or timed out from outside). Nil when it ended in its first state.
+    func redrivePoint(executionID: String) async throws(StoreError) -> StoredCheckpoint?
+    /// Turns an ended execution back to RUNNING, to be resumed from `point` (AWS's RedriveExecution), in one
+    /// transaction: the status must still be one of `from`; `event(seq, count)` (the redrive's history event) is
+    /// appended after the history; the checkpoint becomes `point` with the event count after that event; the results
+    /// of the tasks that failed and the approvals that were rejected or timed out are forgotten (they run again),
+    /// those that succeeded are kept; the redrive count goes up; `audit` is appended.
+    /// - Returns: the new redrive count.
+    /// - Throws: `.conflict` when the execution is no longer in one of `from`; `.notFound` when it does not exist.
+    func beginRedrive(
+        executionID: String, from: [ExecutionStatus], point: StoredCheckpoint,
+        event: @escaping @Sendable (_ seq: Int, _ count: Int) -> StoredEvent, audit: AuditEntry
+    ) async throws(StoreError) -> Int
+
     // MARK: Dedupe keys and cursors
 
     /// Insert-if-absent: the first caller to claim `key` gets `.claimed`; every later caller (in any process)
@@ -59,11 +77,29 @@ public protocol ExecutionStore: Sendable {
     func botReports(reviewKey: String) async throws(StoreError) -> [BotReportRecord]
     func botReports(states: [String]) async throws(StoreError) -> [BotReportRecord]
     func botReport(executionID: String) async throws(StoreError) -> BotReportRecord?
-    /// Moves a report to `state` (only from one of `from`, when given); returns whether the row changed.
+    /// Moves a report to `state` (only from one of `from`, when given); returns whether the row changed. A move to
+    /// `posting` records when the post began (``BotReportRecord/postingSince``).
     @discardableResult
     func setBotReportState(executionID: String, state: String, detail: String?, from: [String]?, at now: Date)
         async throws(StoreError) -> Bool
     func setBotReportCommit(executionID: String, commitID: String) async throws(StoreError)
+    /// Hands the report of a redriven execution back to the bot: `pending` again (from a finished report only:
+    /// `posted`, `skipped`, `cancelled`), so that the new outcome is reported on its revision, if that is still
+    /// current. Returns whether there was one.
+    @discardableResult
+    func reopenBotReport(executionID: String, detail: String) async throws(StoreError) -> Bool
+
+    // MARK: The bot's notices (an outbox)
+
+    /// Records a notice to post, unless one with its key exists; returns the notice as stored.
+    @discardableResult
+    func enqueueBotNotice(_ notice: BotNoticeRecord) async throws(StoreError) -> BotNoticeRecord
+    func botNotice(key: String) async throws(StoreError) -> BotNoticeRecord?
+    /// The notices of `server` still to post (`pending`, or `posting` with an unknown outcome), oldest first.
+    func unpostedBotNotices(server: String) async throws(StoreError) -> [BotNoticeRecord]
+    /// Moves a notice to `state`; a move to `posting` records when the post began. A notice delivering a
+    /// `stepgate:comment` marks the comment delivered when it becomes `posted`, in the same transaction.
+    func setBotNoticeState(key: String, state: String, at now: Date) async throws(StoreError)
 
     // MARK: Approvals and comments
 
@@ -156,6 +192,10 @@ extension ExecutionStore {
         async throws(StoreError) -> Bool
     {
         try await setBotReportState(executionID: executionID, state: state, detail: detail, from: from, at: Date())
+    }
+
+    public func setBotNoticeState(key: String, state: String) async throws(StoreError) {
+        try await setBotNoticeState(key: key, state: state, at: Date())
     }
 
     public func openApproval(

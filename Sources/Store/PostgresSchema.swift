@@ -106,6 +106,26 @@ enum PostgresSchema {
             ]
         ),
         (
+            "v4",
+            [
+                "ALTER TABLE executions ADD COLUMN redrive_count BIGINT NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE redrive_points (
+                    execution_id TEXT PRIMARY KEY NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                    state_name TEXT NOT NULL, input TEXT NOT NULL, variables TEXT NOT NULL, event_count BIGINT NOT NULL,
+                    transitions BIGINT NOT NULL, updated DOUBLE PRECISION NOT NULL)
+                """,
+                "ALTER TABLE bot_reports ADD COLUMN posting_since DOUBLE PRECISION",
+                """
+                CREATE TABLE bot_notices (
+                    key TEXT PRIMARY KEY NOT NULL, server TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL,
+                    findings TEXT, comment_id BIGINT, state TEXT NOT NULL, posting_since DOUBLE PRECISION,
+                    created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX bot_notices_state ON bot_notices(state, server)",
+            ]
+        ),
+        (
             "leases",
             [
                 """

@@ -51,7 +51,7 @@ extension PostgresStore {
         executionID: String, taskKey: String?, approve: Bool, by: String, identities: [String], comment: String?,
         audit: AuditEntry?, at now: Date
     ) async throws(StoreError) -> [ApprovalRecord] {
-        let names = Set([by] + identities)
+        let names = ApprovalRecord.voterNames(by: by, identities: identities)
         let time = now.timeIntervalSince1970
         return try await transaction("decide an approval of execution \(executionID)") { c in
             var pending: [ApprovalRecord] = []

@@ -109,23 +109,38 @@ extension PostgresStore {
         async throws(StoreError) -> Bool
     {
         let time = now.timeIntervalSince1970
+        let postingSince: Double? = state == "posting" ? time : nil
         let guarded = from.flatMap { $0.isEmpty ? nil : $0 }
         return try await transaction("update the report of \(executionID)") { c in
             let changed: PostgresColumns?
             if let guarded {
                 changed = try await c.row(
                     """
-                    UPDATE bot_reports SET state = \(state), detail = COALESCE(\(detail), detail), updated = \(time)
+                    UPDATE bot_reports SET state = \(state), detail = COALESCE(\(detail), detail), updated = \(time),
+                        posting_since = COALESCE(\(postingSince), posting_since)
                     WHERE execution_id = \(executionID) AND state = ANY(\(guarded)) RETURNING execution_id
                     """)
             } else {
                 changed = try await c.row(
                     """
-                    UPDATE bot_reports SET state = \(state), detail = COALESCE(\(detail), detail), updated = \(time)
+                    UPDATE bot_reports SET state = \(state), detail = COALESCE(\(detail), detail), updated = \(time),
+                        posting_since = COALESCE(\(postingSince), posting_since)
                     WHERE execution_id = \(executionID) RETURNING execution_id
                     """)
             }
             return changed != nil
+        }
+    }
+
+    @discardableResult
+    public func reopenBotReport(executionID: String, detail: String) async throws(StoreError) -> Bool {
+        let now = Date().timeIntervalSince1970
+        return try await transaction("reopen the report of \(executionID)") { c in
+            try await c.row(
+                """
+                UPDATE bot_reports SET state = 'pending', detail = \(detail), posting_since = NULL, updated = \(now)
+                WHERE execution_id = \(executionID) AND state IN ('posted', 'skipped', 'cancelled') RETURNING execution_id
+                """) != nil
         }
     }
 

@@ -66,18 +66,34 @@ extension PostgresStore {
                     """)
             }
             if let cp = checkpoint {
-                let (input, variables, now) = (cp.input.serialized, StoredJSON.variables(cp.variables), Date().timeIntervalSince1970)
-                try await c.run(
-                    """
-                    INSERT INTO checkpoints (execution_id, state_name, input, variables, event_count, transitions, updated)
-                    VALUES (\(executionID), \(cp.stateName), \(input), \(variables), \(cp.eventCount), \(cp.transitions), \(now))
-                    ON CONFLICT (execution_id) DO UPDATE SET state_name = EXCLUDED.state_name, input = EXCLUDED.input,
-                        variables = EXCLUDED.variables, event_count = EXCLUDED.event_count,
-                        transitions = EXCLUDED.transitions, updated = EXCLUDED.updated
-                    """)
+                if cp.stateName == nil {
+                    // The execution ended: the state it was in is where a redrive starts again.
+                    try await c.run(
+                        """
+                        INSERT INTO redrive_points
+                            SELECT execution_id, state_name, input, variables, event_count, transitions, updated
+                            FROM checkpoints WHERE execution_id = \(executionID) AND state_name IS NOT NULL
+                        ON CONFLICT (execution_id) DO UPDATE SET state_name = EXCLUDED.state_name, input = EXCLUDED.input,
+                            variables = EXCLUDED.variables, event_count = EXCLUDED.event_count,
+                            transitions = EXCLUDED.transitions, updated = EXCLUDED.updated
+                        """)
+                }
+                try await Self.writeCheckpoint(c, executionID: executionID, cp)
             }
             if let ending { try await Self.finish(c, id: executionID, ending) }
         }
+    }
+
+    static func writeCheckpoint(_ c: PostgresConnection, executionID: String, _ cp: StoredCheckpoint) async throws {
+        let (input, variables, now) = (cp.input.serialized, StoredJSON.variables(cp.variables), Date().timeIntervalSince1970)
+        try await c.run(
+            """
+            INSERT INTO checkpoints (execution_id, state_name, input, variables, event_count, transitions, updated)
+            VALUES (\(executionID), \(cp.stateName), \(input), \(variables), \(cp.eventCount), \(cp.transitions), \(now))
+            ON CONFLICT (execution_id) DO UPDATE SET state_name = EXCLUDED.state_name, input = EXCLUDED.input,
+                variables = EXCLUDED.variables, event_count = EXCLUDED.event_count,
+                transitions = EXCLUDED.transitions, updated = EXCLUDED.updated
+            """)
     }
 
     public func events(executionID: String) async throws(StoreError) -> [StoredEvent] {
@@ -90,6 +106,53 @@ extension PostgresStore {
     public func checkpoint(executionID: String) async throws(StoreError) -> StoredCheckpoint? {
         try await transaction("read the checkpoint of execution \(executionID)") { c in
             try await c.row("SELECT * FROM checkpoints WHERE execution_id = \(executionID)").map(StoredCheckpoint.init(row:))
+        }
+    }
+
+    // MARK: Redrive
+
+    public func redrivePoint(executionID: String) async throws(StoreError) -> StoredCheckpoint? {
+        try await transaction("read the redrive point of execution \(executionID)") { c in
+            if let row = try await c.row("SELECT * FROM redrive_points WHERE execution_id = \(executionID)") {
+                return try StoredCheckpoint(row: row)
+            }
+            return try await c.row("SELECT * FROM checkpoints WHERE execution_id = \(executionID) AND state_name IS NOT NULL")
+                .map(StoredCheckpoint.init(row:))
+        }
+    }
+
+    public func beginRedrive(
+        executionID: String, from: [ExecutionStatus], point: StoredCheckpoint,
+        event: @escaping @Sendable (_ seq: Int, _ count: Int) -> StoredEvent, audit: AuditEntry
+    ) async throws(StoreError) -> Int {
+        try await transaction("redrive execution \(executionID)") { c in
+            guard let row = try await c.row("SELECT status, redrive_count FROM executions WHERE id = \(executionID) FOR UPDATE")
+            else { throw StoreError(.notFound, "no execution \(executionID)") }
+            let status = try row.string("status")
+            guard from.map(\.rawValue).contains(status) else {
+                throw StoreError(.conflict, "execution \(executionID) is \(status) and cannot be redriven")
+            }
+            let count = (try row.int("redrive_count") ?? 0) + 1
+            let last = try await c.row("SELECT MAX(seq) AS last FROM events WHERE execution_id = \(executionID)")?.int("last") ?? 0
+            let e = event(last + 1, count)
+            let json = e.json.serialized
+            try await c.run(
+                """
+                INSERT INTO events (execution_id, seq, type, json) VALUES (\(executionID), \(e.seq), \(e.type), \(json))
+                ON CONFLICT (execution_id, seq) DO UPDATE SET type = EXCLUDED.type, json = EXCLUDED.json
+                """)
+            var checkpoint = point
+            checkpoint.eventCount = e.seq
+            try await Self.writeCheckpoint(c, executionID: executionID, checkpoint)
+            try await c.run("DELETE FROM task_results WHERE execution_id = \(executionID) AND error IS NOT NULL")
+            try await c.run("DELETE FROM approvals WHERE execution_id = \(executionID) AND status IN ('rejected', 'timed-out')")
+            try await c.run(
+                """
+                UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, finished = NULL,
+                    redrive_count = \(count) WHERE id = \(executionID)
+                """)
+            _ = try await Self.appendAudit(audit, in: c)
+            return count
         }
     }
 

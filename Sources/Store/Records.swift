@@ -58,6 +58,8 @@ public struct ExecutionRecord: Sendable, Equatable {
     public var definitionHash: String
     /// How the run was assembled; nil for executions started without one.
     public var plan: JSON?
+    /// How many times the execution was redriven (AWS's `redriveCount`).
+    public var redriveCount: Int = 0
 }
 
 /// How an execution ended, as written to its row.

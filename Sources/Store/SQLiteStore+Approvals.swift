@@ -64,8 +64,10 @@ extension SQLiteStore {
     /// when given; `token` may name the execution's approval instead).
     ///
     /// `by` names the person as the record shows them; `identities` are every name they are known
-    /// by (account id, username), all checked against the approval's approvers and its excluded
-    /// identities. A rejection decides at once; an approval counts one vote per distinct person
+    /// by (account id, username, and the `group:NAME` entries whose group the caller found them
+    /// in), all checked against the approval's approvers and its excluded identities. A `by` with
+    /// a `:` is never matched itself: such a name is a group entry, which only the caller's
+    /// resolution (in `identities`) may grant. A rejection decides at once; an approval counts one vote per distinct person
     /// and decides once `required` people approved. Returns the approvals voted on (each as it now
     /// stands: still pending when more approvers are needed); throws `.notFound` when nothing is
     /// pending, `.conflict` when `by` may not decide.
@@ -74,7 +76,7 @@ extension SQLiteStore {
         executionID: String, taskKey: String?, approve: Bool, by: String, identities: [String],
         comment: String?, audit: AuditEntry?, at now: Date
     ) async throws(StoreError) -> [ApprovalRecord] {
-        let names = Set([by] + identities)
+        let names = ApprovalRecord.voterNames(by: by, identities: identities)
         return try await write("decide an approval of execution \(executionID)") { db in
             var pending = try Row.fetchAll(
                 db,

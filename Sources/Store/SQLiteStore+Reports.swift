@@ -18,6 +18,8 @@ public struct BotReportRecord: Sendable, Equatable {
     public var detail: String?
     public var created: Date
     public var updated: Date
+    /// When the latest post of the report began (set on every move to `posting`).
+    public var postingSince: Date?
 
     public init(
         executionID: String, dedupeKey: String, reviewKey: String, workflow: String, target: String, revisionNumber: Int,
@@ -91,14 +93,20 @@ extension SQLiteStore {
         }
     }
 
-    /// Moves a report to `state` (only from one of `from`, when given); returns whether the row changed.
+    /// Moves a report to `state` (only from one of `from`, when given); returns whether the row changed. A move to
+    /// `posting` records when the post began (``BotReportRecord/postingSince``).
     @discardableResult
     public func setBotReportState(
         executionID: String, state: String, detail: String?, from: [String]?, at now: Date
     ) async throws(StoreError) -> Bool {
         try await write("update the report of \(executionID)") { db in
-            var sql = "UPDATE bot_reports SET state = ?, detail = COALESCE(?, detail), updated = ? WHERE execution_id = ?"
-            var arguments: [(any DatabaseValueConvertible)?] = [state, detail, now.timeIntervalSince1970, executionID]
+            var sql = """
+                UPDATE bot_reports SET state = ?, detail = COALESCE(?, detail), updated = ?,
+                    posting_since = CASE WHEN ? = 'posting' THEN ? ELSE posting_since END WHERE execution_id = ?
+                """
+            var arguments: [(any DatabaseValueConvertible)?] = [
+                state, detail, now.timeIntervalSince1970, state, now.timeIntervalSince1970, executionID,
+            ]
             if let from, !from.isEmpty {
                 sql += " AND state IN (\(from.map { _ in "?" }.joined(separator: ", ")))"
                 arguments += from.map { $0 as (any DatabaseValueConvertible)? }
@@ -114,6 +122,21 @@ extension SQLiteStore {
             try db.execute(
                 sql: "UPDATE bot_reports SET commit_id = ?, updated = ? WHERE execution_id = ?",
                 arguments: [commitID, Date().timeIntervalSince1970, executionID])
+        }
+    }
+
+    /// Hands the report of a redriven execution back to the bot: `pending` again (from a finished report only), so
+    /// that the new outcome is reported on its revision, if that is still current. Returns whether there was one.
+    @discardableResult
+    public func reopenBotReport(executionID: String, detail: String) async throws(StoreError) -> Bool {
+        try await write("reopen the report of \(executionID)") { db in
+            try db.execute(
+                sql: """
+                    UPDATE bot_reports SET state = 'pending', detail = ?, posting_since = NULL, updated = ?
+                    WHERE execution_id = ? AND state IN ('posted', 'skipped', 'cancelled')
+                    """,
+                arguments: [detail, Date().timeIntervalSince1970, executionID])
+            return db.changesCount > 0
         }
     }
 

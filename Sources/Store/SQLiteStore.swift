@@ -296,6 +296,38 @@ public final class SQLiteStore: ExecutionStore {
                         FOREIGN KEY (execution_id, task_key) REFERENCES approvals(execution_id, task_key) ON DELETE CASCADE);
                     """)
         }
+        m.registerMigration("v4") { db in
+            // Redrive (AWS's RedriveExecution): how often an execution was redriven, and the checkpoint of the
+            // state it failed in (kept when the final checkpoint replaces it). When a bot report's post began
+            // (a post whose outcome is unknown is looked for on the server only once it cannot land any more).
+            // The bot's notices (cancellations, refusals, validation comments, interim comments of running
+            // executions): kept until they are known to be on the review, posted once each.
+            try db.execute(
+                sql: """
+                    ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE redrive_points (
+                        execution_id TEXT PRIMARY KEY NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+                        state_name TEXT NOT NULL,
+                        input TEXT NOT NULL,
+                        variables TEXT NOT NULL,
+                        event_count INTEGER NOT NULL,
+                        transitions INTEGER NOT NULL,
+                        updated REAL NOT NULL);
+                    ALTER TABLE bot_reports ADD COLUMN posting_since REAL;
+                    CREATE TABLE bot_notices (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        server TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        message TEXT NOT NULL,
+                        findings TEXT,
+                        comment_id INTEGER,
+                        state TEXT NOT NULL,
+                        posting_since REAL,
+                        created REAL NOT NULL,
+                        updated REAL NOT NULL);
+                    CREATE INDEX bot_notices_state ON bot_notices(state, server);
+                    """)
+        }
         m.registerMigration("leases") { db in
             // Who runs an execution or polls a server right now, until when (see ExecutionStore's leases).
             try db.execute(

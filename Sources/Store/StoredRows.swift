@@ -28,7 +28,8 @@ extension ExecutionRecord {
             revision: try row.text("revision"), trigger: try row.json("trigger"), input: try row.json("input"), status: status,
             output: try row.optionalJSON("output"), error: try row.text("error"), cause: try row.text("cause"),
             started: try row.date("started"), finished: try row.optionalDate("finished"), definition: try row.string("definition"),
-            definitionHash: try row.string("definition_hash"), plan: try row.optionalJSON("plan"))
+            definitionHash: try row.string("definition_hash"), plan: try row.optionalJSON("plan"),
+            redriveCount: try row.int("redrive_count") ?? 0)
     }
 }
 
@@ -81,6 +82,16 @@ extension BotReportRecord {
             revisionNumber: try row.int("revision_number") ?? 0, commitID: try row.text("commit_id"),
             state: try row.string("state"), detail: try row.text("detail"), created: try row.date("created"),
             updated: try row.date("updated"))
+        postingSince = try row.optionalDate("posting_since")
+    }
+}
+
+extension BotNoticeRecord {
+    init(row: some StoreRow) throws {
+        self.init(
+            key: try row.string("key"), server: try row.string("server"), target: try row.string("target"),
+            message: try row.string("message"), findings: try row.text("findings"), commentID: try row.int("comment_id"),
+            state: try row.string("state"), postingSince: try row.optionalDate("posting_since"), created: try row.date("created"))
     }
 }
 
@@ -105,6 +116,12 @@ extension ApprovalRecord {
             required: try row.int("required") ?? 1, excluded: try StoredJSON.strings(row.text("excluded"), column: "excluded"),
             approvedBy: approvedBy, status: status, decidedBy: try row.text("decided_by"), comment: try row.text("comment"),
             created: try row.date("created"), deadline: try row.date("deadline"), decided: try row.optionalDate("decided"))
+    }
+
+    /// Every name the person deciding is known by: `identities`, and `by` itself unless it holds a `:` (such a
+    /// name is a `group:NAME` entry, which only the caller's resolution, in `identities`, may grant).
+    static func voterNames(by: String, identities: [String]) -> Set<String> {
+        Set((by.contains(":") ? [] : [by]) + identities)
     }
 
     /// Whether `names` (every identity of one person) may decide this approval at `now`.

@@ -35,6 +35,21 @@ struct PolicyOptions: ParsableArguments {
     }
 }
 
+/// The options of the commands that run stored executions again (`resume`, `redrive`).
+struct StoredRunOptions: ParsableArguments {
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var policyOptions: PolicyOptions
+    @OptionGroup var sandboxOptions: SandboxOptions
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    /// The front door over the store, granting roles from the policy, tasks in the sandbox.
+    func runs() -> WorkflowRuns {
+        let store = storeOptions.open()
+        return WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
+    }
+}
+
 /// Runs a store call; a store failure is one line and exit status 2.
 func storeCall<T>(_ body: () async throws(StoreError) -> T) async -> T {
     do { return try await body() } catch { Terminal.fail(CLIFailure(message: error.message)) }
@@ -43,12 +58,12 @@ func storeCall<T>(_ body: () async throws(StoreError) -> T) async -> T {
 struct ExecutionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "executions",
-        abstract: "Durable executions kept in the store: list, show, start, resume, approve, reject.",
+        abstract: "Durable executions kept in the store: list, show, start, resume, redrive, approve, reject.",
         discussion: """
             The store defaults to $STEPGATE_STORE, else sqlite://$HOME/.local/state/stepgate/stepgate.db; \
             --store overrides both. Errors are one line on stderr with a non-zero exit status.
             """,
-        subcommands: [List.self, Show.self, Start.self, Resume.self, Approve.self, Reject.self])
+        subcommands: [List.self, Show.self, Start.self, Resume.self, Redrive.self, Approve.self, Reject.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List executions, newest first.")
@@ -171,42 +186,56 @@ struct ExecutionsCommand: AsyncParsableCommand {
                 """)
         @Argument(help: "Resume only this execution.")
         var id: String?
-        @OptionGroup var storeOptions: StoreOptions
-        @OptionGroup var policyOptions: PolicyOptions
-        @OptionGroup var sandboxOptions: SandboxOptions
-        @Option(help: "Output format: text or json.")
-        var format: OutputFormat = .text
+        @OptionGroup var options: StoredRunOptions
 
         func run() async throws {
-            let store = storeOptions.open()
-            let runs = WorkflowRuns(store: store, settings: runSettings(store: store, policy: policyOptions, sandbox: sandboxOptions))
+            let (runs, format) = (options.runs(), options.format)
             let resumed: [RunOutcome]
             if let id {
                 resumed = [await storeCall { () async throws(StoreError) in try await runs.resume(id: id) }]
             } else {
                 resumed = await storeCall { () async throws(StoreError) in try await runs.resumeIncomplete() }
             }
-            switch format {
-            case .json:
-                writeStdout(
-                    JSON.array(
-                        resumed.map { r in
-                            var o = r.result.json.objectValue ?? JSONObject()
-                            o["id"] = .string(r.id)
-                            return .object(o)
-                        }
-                    ).serialized + "\n")
-            case .text:
-                if resumed.isEmpty { writeStdout("no incomplete executions\n") }
-                for r in resumed {
-                    var line = "\(r.id): \(r.result.status.rawValue)"
-                    if r.result.status != .succeeded {
-                        line += " \(r.result.error ?? "")" + (r.result.cause.map { ": \($0)" } ?? "")
-                    }
-                    writeStdout(line + "\n")
-                }
-            }
+            if resumed.isEmpty && format == .text { writeStdout("no incomplete executions\n") }
+            ExecutionText.printOutcomes(resumed, format: format)
             if resumed.contains(where: { $0.result.status != .succeeded }) { throw ExitCode(1) }
+        }
+    }
+
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Redrive an ended execution from the state it failed in (AWS's RedriveExecution).",
+            discussion: """
+                A FAILED, TIMED_OUT or ABORTED execution (within 14 days of its end, up to 1,000 times) continues \
+                from the state it failed in, with the same id, definition and input: the steps that succeeded are \
+                not run again, the failed state and what follows are. Its roles are granted anew by --policy before \
+                anything changes (a refusal leaves the execution as it was); the redrive is audited. An execution \
+                started by a review is reported again by the bot once it ends. Prints one line; exit status 0 when \
+                the redriven execution succeeds, 1 when it fails or cannot be redriven, 2 on a store error.
+                """)
+        @Argument(help: "The execution id.")
+        var id: String
+        @Option(help: "Who redrives, as the audit log records it (default: $USER).")
+        var by: String?
+        @OptionGroup var options: StoredRunOptions
+
+        func run() async throws {
+            let runs = options.runs()
+            let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+            let outcome: RunOutcome
+            do { outcome = try await runs.redrive(id: id, actor: who) } catch let error as NotRedrivable {
+                Terminal.fail(CLIFailure(message: "execution \(id) cannot be redriven: \(error.reason)", exitCode: 1))
+            } catch let error as StoreError {
+                Terminal.fail(CLIFailure(message: error.message))
+            }
+            if outcome.refused {
+                Terminal.fail(
+                    CLIFailure(
+                        message: "execution \(id) was not redriven: \(outcome.result.error ?? ""): \(outcome.result.cause ?? "")",
+                        exitCode: 1))
+            }
+            ExecutionText.printOutcomes([outcome], format: options.format)
+            if outcome.result.status != .succeeded { throw ExitCode(1) }
         }
     }
 
@@ -267,6 +296,7 @@ enum ExecutionText {
         o["repository"] = e.repository.map(JSON.string) ?? .null
         o["revision"] = e.revision.map(JSON.string) ?? .null
         o["started"] = .string(time(e.started))
+        o["redriveCount"] = .int(e.redriveCount)
         o["finished"] = e.finished.map { .string(time($0)) } ?? .null
         if e.status != .succeeded && e.status != .running {
             o["error"] = e.error.map(JSON.string) ?? .null
@@ -339,6 +369,7 @@ enum ExecutionText {
             if let cause = e.cause { lines.append("  cause: \(cause)") }
         }
         lines.append("  workflow: \(e.workflow)")
+        if e.redriveCount > 0 { lines.append("  redriven: \(e.redriveCount) time(s)") }
         if let r = e.repository { lines.append("  repository: \(r)" + (e.revision.map { " @ \($0)" } ?? "")) }
         lines.append("  started: \(time(e.started))" + (e.finished.map { ", finished: \(time($0))" } ?? ""))
         if let output = e.output { lines.append("  output: \(short(output.serialized, 200))") }
@@ -372,6 +403,29 @@ enum ExecutionText {
 
     static func short(_ s: String, _ limit: Int) -> String {
         s.count <= limit ? s : String(s.prefix(limit - 1)) + "…"
+    }
+
+    /// One line (or one JSON object in an array) per resumed or redriven execution.
+    static func printOutcomes(_ outcomes: [RunOutcome], format: OutputFormat) {
+        switch format {
+        case .json:
+            writeStdout(
+                JSON.array(
+                    outcomes.map { r in
+                        var o = r.result.json.objectValue ?? JSONObject()
+                        o["id"] = .string(r.id)
+                        return .object(o)
+                    }
+                ).serialized + "\n")
+        case .text:
+            for r in outcomes {
+                var line = "\(r.id): \(r.result.status.rawValue)"
+                if r.result.status != .succeeded {
+                    line += " \(r.result.error ?? "")" + (r.result.cause.map { ": \($0)" } ?? "")
+                }
+                writeStdout(line + "\n")
+            }
+        }
     }
 
     static func printResult(id: String, _ result: ExecutionResult, format: OutputFormat, wallTime: TimeInterval) {

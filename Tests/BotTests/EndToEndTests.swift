@@ -23,7 +23,11 @@ import Glibc
         var served: String { dir.appendingPathComponent("served/demo").path }
         var work: String { dir.appendingPathComponent("work").path }
 
-        static func make(command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#, roles: String = "", credentials: String = "") async throws -> World {
+        static func make(
+            command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#,
+            roles: String = "", credentials: String = "", gerritExtra: String = "", requestTimeout: Int = 3,
+            triggerValue: Int = 2
+        ) async throws -> World {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let fake = try FakeServer("gerrit_fake.py")
@@ -42,7 +46,7 @@ import Glibc
                   check:
                     definition: workflows/check.asl.json
                     on:
-                      gerrit: {labels: {Code-Review: 2}, branches: [main]}
+                      gerrit: {labels: {Code-Review: \(triggerValue)}, branches: [main]}
                     report: {vote: Verified}
                 """)
             try world.write("src/a.txt", "one\n")
@@ -55,6 +59,8 @@ import Glibc
             try world.commit("the change")
             try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/01/1/1"])
 
+            // The fake serves this repository: each patch set's revision is the commit pushed to its ref.
+            try await fake.control(.POST, "projects", ["name": "demo", "git": world.served])
             try await fake.control(.POST, "accounts", ["username": "stepbot", "http_password": "secret"])
             try await fake.control(.POST, "accounts", ["username": "alice"])
             try await fake.control(
@@ -70,6 +76,8 @@ import Glibc
                     password-file: \(password)
                     projects: [demo]
                     poll-interval: 1s
+                    request-timeout: \(requestTimeout)s
+                \(gerritExtra)
                 repositories:
                   demo: {path: \(dir.path)/mirror.git, gerrit-project: demo}
                 \(roles)
@@ -85,6 +93,14 @@ import Glibc
             let url = URL(fileURLWithPath: work).appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+
+        /// Commits `files` (path → text) on `main` and pushes it: the trusted side the bot reads workflows from.
+        func trust(_ files: [String: String], _ message: String) throws {
+            try git(["-C", work, "checkout", "-q", "main"])
+            for (path, text) in files { try write(path, text) }
+            try commit(message)
+            try git(["-C", work, "push", "-q", served, "main:refs/heads/main"])
         }
 
         func commit(_ message: String) throws {
@@ -103,21 +119,39 @@ import Glibc
 
         /// Runs `stepgate bot --config bot.yaml --once`; returns the exit status and stderr.
         func runOnce(timeout: Double = 30) throws -> (Int32, String) {
+            let (status, _, stderr) = try stepgate(["bot", "--config", config, "--once", "--log-level", "debug"], timeout: timeout)
+            return (status, stderr)
+        }
+
+        /// Starts the real binary (`stepgate ARGUMENTS`); its stdout and stderr go to files in the world.
+        func launch(_ arguments: [String]) throws -> (process: Process, stdout: URL, stderr: URL) {
             guard FileManager.default.isExecutableFile(atPath: EndToEndTests.binary) else {
                 throw FakeError(message: "missing \(EndToEndTests.binary): run swift build first")
             }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
-            p.arguments = ["bot", "--config", config, "--once", "--log-level", "debug"]
-            let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: errURL.path, contents: nil)
-            p.standardError = try FileHandle(forWritingTo: errURL)
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            p.arguments = arguments
+            let out = dir.appendingPathComponent("stdout-\(UUID().uuidString).log")
+            let err = dir.appendingPathComponent("stderr-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: out.path, contents: nil)
+            FileManager.default.createFile(atPath: err.path, contents: nil)
+            p.standardOutput = try FileHandle(forWritingTo: out)
+            p.standardError = try FileHandle(forWritingTo: err)
             try p.run()
+            return (p, out, err)
+        }
+
+        /// Runs `stepgate ARGUMENTS` to its end (SIGKILLed after `timeout` seconds); returns the exit status,
+        /// stdout and stderr.
+        func stepgate(_ arguments: [String], timeout: Double = 60) throws -> (Int32, String, String) {
+            let (p, out, err) = try launch(arguments)
             let deadline = Date().addingTimeInterval(timeout)
             while p.isRunning && Date() < deadline { usleep(20_000) }
             if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-            return (p.terminationStatus, (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+            return (
+                p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            )
         }
 
         func reviews() async throws -> [[String: Any]] {
@@ -476,6 +510,8 @@ import Glibc
         defer { world.stop() }
         try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
         _ = try world.runOnce(timeout: 1.5)  // started, then killed while running
+        try world.write("src/b.txt", "b2\n")
+        try world.commit("the change, second version")
         try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/01/1/2"])
         try await world.fake.control(.POST, "changes/1/patchsets", ["files": ["src/a.txt", "src/b.txt"]])
         _ = try world.runOnce(timeout: 8)  // cancels the old one; no vote on patch set 2, nothing new starts

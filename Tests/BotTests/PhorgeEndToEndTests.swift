@@ -82,6 +82,7 @@ import Glibc
                     url: \(fake.baseURL)
                     token-file: \(token)
                     poll-interval: 1s
+                    request-timeout: 3s
                     git-username: stepbot
                     git-password-file: \(password)
                 \(buildPlan ? "    build-plan: stepgate\n" : "")\(botConfigExtra)
@@ -688,7 +689,7 @@ import Glibc
         try await world.accept()
         _ = try world.runOnce()
         #expect(try await world.botComments().count == 1)
-        try world.sql("UPDATE dedupe_keys SET execution_id = 'posting' WHERE key LIKE 'marker|notice|%'")
+        try world.sql("UPDATE bot_notices SET state = 'posting', posting_since = 0")
         let (status, log) = try world.runOnce()
         #expect(status == 0, "\(log)")
         #expect(try await world.botComments().count == 1, "\(log)")

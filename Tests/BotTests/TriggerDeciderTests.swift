@@ -1,4 +1,5 @@
 import Bot
+import Foundation
 import Config
 import Runtime
 import StatesLanguage
@@ -181,4 +182,105 @@ struct BotConfigurationTests {
             #expect(d.contains("project 'nowhere'"))
         }
     }
+
+    @Test func gerritConductKeysAreParsedAndChecked() throws {
+        let base = """
+            store: x.db
+            gerrit:
+              - name: review
+                url: http://x
+                username: u
+                password-file: /p
+                projects: [demo]
+            %@
+            repositories:
+              demo: {path: /srv/git/demo.git, gerrit-project: demo}
+            """
+        let defaults = try BotConfiguration.parse(base.replacingOccurrences(of: "%@", with: ""), fileName: "bot.yaml").gerrit[0]
+        #expect(defaults.notify == GerritNotify())
+        #expect(defaults.notify.success == "NONE")
+        #expect(defaults.recheck == "recheck")
+        #expect(defaults.requestTimeout == .seconds(30))
+        let set = try BotConfiguration.parse(
+            base.replacingOccurrences(
+                of: "%@", with: "    notify: {success: OWNER, failure: ALL}\n    recheck: retest\n    request-timeout: 5s"),
+            fileName: "bot.yaml"
+        ).gerrit[0]
+        #expect(set.notify.success == "OWNER" && set.notify.failure == "ALL" && set.notify.notice == "OWNER")
+        #expect(set.recheck == "retest")
+        #expect(set.requestTimeout == .seconds(5))
+        #expect(try BotConfiguration.parse(base.replacingOccurrences(of: "%@", with: "    recheck: false"), fileName: "b").gerrit[0].recheck == nil)
+        do {
+            _ = try BotConfiguration.parse(
+                base.replacingOccurrences(of: "%@", with: "    notify: {success: LOUD, sometimes: ALL}"), fileName: "bot.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.contains("'success' must be one of NONE, OWNER, OWNER_REVIEWERS, ALL"), "\(error)")
+            #expect(error.description.contains("unknown key 'sometimes'"), "\(error)")
+        }
+    }
+}
+
+/// The recheck decisions (pure).
+struct RecheckDeciderTests {
+    static let alice = ReviewerIdentity(id: "1000001", username: "alice")
+
+    static func recheck(_ id: String) -> RecheckRequest { RecheckRequest(id: id, by: alice) }
+
+    @Test func aRecheckStartsTheMatchingWorkflowsAgainOnce() {
+        var s = TriggerDeciderTests.snapshot()
+        s.rechecks = [Self.recheck("m1")]
+        let claimed: Set<String> = ["gerrit|review|demo~7|1|check"]
+        let actions = TriggerDecider.decide(snapshot: s, configuration: TriggerDeciderTests.config, knowledge: TriggerKnowledge(claimedKeys: claimed))
+        #expect(actions.contains(.start(workflow: "check", dedupeKey: "gerrit|review|demo~7|1|check|recheck:m1")))
+        #expect(actions.last == .recheck(key: "gerrit|review|demo~7|recheck|m1", by: Self.alice, started: ["check"], message: nil))
+        // Acted on: the same comment starts nothing again.
+        let again = TriggerDecider.decide(
+            snapshot: s, configuration: TriggerDeciderTests.config,
+            knowledge: TriggerKnowledge(claimedKeys: claimed.union(["gerrit|review|demo~7|recheck|m1"])))
+        #expect(!again.contains { if case .start = $0 { true } else { false } })
+        #expect(!again.contains { if case .recheck = $0 { true } else { false } })
+    }
+
+    /// The labels are those of the revision now: a recheck after the approving vote was withdrawn runs nothing.
+    @Test func aRecheckRunsNothingWhoseTriggerDoesNotHoldNow() {
+        var s = TriggerDeciderTests.snapshot(labels: ["Code-Review": 1])
+        s.rechecks = [Self.recheck("m1")]
+        let actions = TriggerDecider.decide(
+            snapshot: s, configuration: TriggerDeciderTests.config, knowledge: TriggerKnowledge(claimedKeys: ["gerrit|review|demo~7|1|check"]))
+        #expect(!actions.contains { if case .start = $0 { true } else { false } })
+        guard case .recheck(_, _, let started, let message)? = actions.last else {
+            Issue.record("no recheck action: \(actions)")
+            return
+        }
+        #expect(started.isEmpty)
+        #expect(message?.contains("no workflow's trigger matches patch set 1") == true)
+    }
+
+    @Test func aRecheckLeavesARunningExecutionAloneAndSeveralCommentsAreOneRequest() {
+        var s = TriggerDeciderTests.snapshot()
+        s.rechecks = [Self.recheck("m1"), Self.recheck("m2")]
+        let running = KnownExecution(executionID: "e1", target: TriggerDeciderTests.target(), workflow: "check", isRunning: true)
+        let actions = TriggerDecider.decide(
+            snapshot: s, configuration: TriggerDeciderTests.config,
+            knowledge: TriggerKnowledge(executions: [running], claimedKeys: ["gerrit|review|demo~7|1|check"]))
+        #expect(!actions.contains { if case .start = $0 { true } else { false } })
+        #expect(actions.contains(.recheck(key: "gerrit|review|demo~7|recheck|m1", by: Self.alice, started: [], message: nil)))
+        guard case .recheck(let key, _, _, let message)? = actions.last else {
+            Issue.record("no recheck action: \(actions)")
+            return
+        }
+        #expect(key == "gerrit|review|demo~7|recheck|m2")
+        #expect(message?.contains("still running") == true)
+    }
+
+    /// A recheck arriving with the first matching vote adds nothing to the start the vote makes.
+    @Test func aRecheckWithTheFirstVoteStartsOnce() {
+        var s = TriggerDeciderTests.snapshot()
+        s.rechecks = [Self.recheck("m1")]
+        let actions = TriggerDecider.decide(snapshot: s, configuration: TriggerDeciderTests.config, knowledge: TriggerKnowledge())
+        #expect(actions.filter { if case .start = $0 { true } else { false } } == [.start(workflow: "check", dedupeKey: "gerrit|review|demo~7|1|check")])
+        #expect(actions.last == .recheck(key: "gerrit|review|demo~7|recheck|m1", by: Self.alice, started: ["check"], message: nil))
+    }
+
 }

@@ -16,18 +16,28 @@ Every fake has, outside its API, a control API under /__control/ (JSON in, JSON 
   POST   /__control/faults                 -> adds a fault, body:
            {"kind": "status"|"hang"|"truncate"|"malformed"|"close"|<fake-specific>,
             "count": N (default 1), "path": REGEX (optional, searched in path+query), "method": "GET"|... (optional),
-            "status": 500 (kind=status), "retry_after": "1" (optional, any kind=status),
-            "body": "text" (optional, kind=status), "seconds": S (kind=hang: then the request is served normally;
-            kind=hold: then the connection is closed and the request is never served)}
+            "status": 500 (kind=status, apply-status), "retry_after": "1" (optional, any kind=status),
+            "body": "text" (optional, kind=status), "seconds": S (kind=hang: then the request is served normally,
+            applied even when the client has gone, unless the client's deadline (a fake that honours one) passed
+            first: then it is answered 408 and never applied; kind=hold: then the connection is closed and the
+            request is never served)}
+         kinds apply-close (the request is applied, then the connection closes unanswered) and apply-status (applied,
+         then answered with `status`) leave the client not knowing what happened to a write that did happen.
          -> {"id": n}
   GET    /__control/faults                 -> the pending faults, with "remaining"
   DELETE /__control/faults                 -> removes them all
+  POST   /__control/chaos                  -> faults at random: {"rate": 0.2, "seed"?: N, "path"?: REGEX,
+           "hang": [2, 8]}: each API request not given an explicit fault gets, with probability `rate`, one of
+           status 500, 503, 429 (Retry-After 1), a hang of 2-8 s, a truncated or malformed body, a connection closed
+           before the request is served, or (after it was applied) before it is answered
+  DELETE /__control/chaos                  -> no more random faults
 Faults apply to API requests only, first-added first, and each match uses one of its `count`.
 """
 
 import argparse
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -76,6 +86,33 @@ class Faults:
             self.items = []
 
 
+class Chaos:
+    """Random faults, as an unreliable network and server give them."""
+
+    KINDS = [({"kind": "status", "status": 500}, 2), ({"kind": "status", "status": 503}, 2),
+             ({"kind": "status", "status": 429, "retry_after": "1"}, 1), ({"kind": "hang"}, 2),
+             ({"kind": "truncate"}, 1), ({"kind": "malformed"}, 1), ({"kind": "close"}, 1), ({"kind": "apply-close"}, 1)]
+
+    def __init__(self, spec):
+        self.rate = float(spec.get("rate", 0.2))
+        self.path = spec.get("path")
+        self.hang = spec.get("hang", [2, 8])
+        self.random = random.Random(spec.get("seed"))
+        self.lock = threading.Lock()
+
+    def take(self, target):
+        if self.path and not re.search(self.path, target):
+            return None
+        with self.lock:
+            if self.random.random() >= self.rate:
+                return None
+            fault = dict(self.random.choices([k for k, _ in self.KINDS], weights=[w for _, w in self.KINDS])[0])
+            if fault["kind"] == "hang":
+                fault["seconds"] = self.random.uniform(float(self.hang[0]), float(self.hang[1]))
+            fault["chaos"] = True
+            return fault
+
+
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -93,6 +130,7 @@ class App:
         self.state_file = state_file
         self.verbose = verbose
         self.faults = Faults()
+        self.chaos = None
         self.requests = []
         self.state = self.initial_state()
         if state_file and os.path.exists(state_file) and os.path.getsize(state_file) > 0:
@@ -145,6 +183,9 @@ class App:
             with self.lock:
                 items = [r for r in self.requests if not pattern or re.search(pattern, r["target"])]
             return 200, items
+        if path == "/__control/chaos":
+            self.chaos = Chaos(body or {}) if method == "POST" else None
+            return 200, {"ok": True}
         if path == "/__control/faults":
             if method == "POST":
                 return 200, {"id": self.faults.add(body or {})}
@@ -164,6 +205,10 @@ class App:
 
     def malformed_body(self):
         return b'{"broken": [1, 2,'
+
+    def deadline(self, handler):
+        """The client's deadline for a request, in seconds, when the server honours one (None: no deadline)."""
+        return None
 
     def fault_response(self, fault, handler, method, path, query, body_bytes):
         """Fake-specific fault kinds; return (status, headers, body) or None."""
@@ -225,6 +270,14 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
+    def drop(self):
+        """Closes the connection without an answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
     def send_json(self, status, obj):
         self.send(status, {"Content-Type": "application/json"}, json.dumps(obj, indent=1).encode())
 
@@ -265,6 +318,9 @@ class Handler(BaseHTTPRequestHandler):
             entry["form_keys"] = sorted(set(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
         app.record(entry)
         fault = app.faults.take(method, target)
+        chaos = app.chaos
+        if fault is None and chaos is not None:
+            fault = chaos.take(target)
         if fault:
             entry["fault"] = fault["kind"]
             kind = fault["kind"]
@@ -281,16 +337,21 @@ class Handler(BaseHTTPRequestHandler):
                     # the request never reaches the server: held, then the connection is closed unanswered
                     time.sleep(float(fault.get("seconds", 5)))
                 entry["status"] = 0
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
+                self.drop()
                 return
             if kind == "hang":
-                time.sleep(float(fault.get("seconds", 5)))
+                seconds = float(fault.get("seconds", 5))
+                deadline = app.deadline(self)
+                if deadline is not None and deadline < seconds:
+                    # the server gives up at the client's deadline: the request is never applied
+                    time.sleep(deadline)
+                    entry["status"] = 408
+                    entry["fault"] = "hang-past-deadline"
+                    self.send(408, {"Content-Type": "text/plain; charset=UTF-8"}, b"Client Provided Deadline Exceeded\n")
+                    return
+                time.sleep(seconds)
                 # then serve the request normally (the client has usually given up by now)
-            elif kind in ("truncate", "malformed"):
+            elif kind in ("truncate", "malformed", "apply-close", "apply-status"):
                 pass
             else:
                 custom = app.fault_response(fault, self, method, path, query, body)
@@ -307,6 +368,17 @@ class Handler(BaseHTTPRequestHandler):
             status, headers, payload, user = 500, {"Content-Type": "text/plain"}, ("internal error: %r\n" % e).encode(), None
         entry["status"] = status
         entry["user"] = user
+        if fault and fault["kind"] == "apply-close":
+            # applied, then the connection drops before the answer
+            entry["status"] = 0
+            self.drop()
+            return
+        if fault and fault["kind"] == "apply-status":
+            # applied, then an error answer (a proxy in front of the server timing out, say)
+            status = int(fault.get("status", 502))
+            entry["status"] = status
+            self.send(status, {"Content-Type": "text/plain; charset=UTF-8"}, b"injected fault after applying\n")
+            return
         if fault and fault["kind"] == "malformed":
             payload = app.malformed_body()
             status = 200

@@ -20,6 +20,16 @@ fault injection, state file). Behaviour follows Gerrit's documentation (and /wor
   answer's `labels` lacks them); a valid value outside the account's permitted range gives 403
   `Applying label "X": N is restricted`; votes on a closed change give 409 `change is closed`; comments are stored
   with the review's tag; `omit_duplicate_comments` honoured; a change message tagged with the review's tag is added.
+  `notify` must be NONE, OWNER, OWNER_REVIEWERS or ALL; `robot_comments` are refused (400: this server runs with
+  change.enableRobotComments = false). The attention set follows Gerrit's automatic rules (a reply by someone other
+  than the owner adds the owner and removes the replier) unless `ignore_automatic_attention_set_rules`;
+  `add_to_attention_set`/`remove_from_attention_set` ({user, reason}) are applied; every operation is logged.
+  `X-Gerrit-Deadline` (`30s`, `500ms`, `2min`) is honoured: a request held past it is answered 408 and not applied.
+* Every patch set is a real commit. A project given a repository (`git`) reports as each patch set's revision the
+  commit at refs/changes/NN/N/P there (pushed by the test first; absent: the control call fails, 409). Other projects
+  live in a bare repository the fake keeps (`<state-file>.git-root/<project>`), where the fake writes a commit
+  with the given files for each patch set, on the target branch's tip (or the previous patch set's parent).
+* `GET /groups/{id}/members/[?recursive]` (id: UUID, numeric id or name), accounts with DETAILED_ACCOUNTS fields.
 * `updated` bumps (strictly increasing, nanosecond precision) on every write: votes, patch sets, messages,
   reviews (the bot's own included). A new patch set clears the votes (no copy conditions).
 
@@ -27,18 +37,23 @@ Control API (JSON, no XSSI, no auth), in addition to fakecommon's:
   POST /__control/accounts   {"username"?, "name"?, "email"?, "http_password"?, "ranges"?: {"Code-Review": [-1, 1]}}
                              (no username: an account known by its id, name and e-mail only, as Gerrit allows)
                              -> account (ranges narrow what the account may vote; default: the label's full range)
-  POST /__control/projects   {"name", "public"?: true}
+  POST /__control/projects   {"name", "public"?: true, "git"?: BARE_REPOSITORY} -> {..., "git": the repository's path}
+  POST /__control/groups     {"name", "members": [USERNAME|ID], "includes"?: [GROUP NAME]} -> {"id", "group_id", ...}
   POST /__control/labels     {"name", "values": {"-1": "Fails", " 0": "No score", "+1": "Verified"}}
                              (Code-Review -2..+2 and Verified -1..+1 exist from the start)
   POST /__control/changes    {"project", "branch"?: "main", "subject", "owner": USERNAME, "files"?: {path: {...}}|[paths],
                               "topic"?, "work_in_progress"?} -> {"_number", "id", "change_id", "current_revision", "updated"}
   POST /__control/changes/N/patchsets {"files"?, "uploader"?, "subject"?}   -> {"number", "revision", "ref"}
+                                      (a commit already used by a patch set of the change is refused: 409)
   POST /__control/changes/N/votes     {"account": USERNAME, "label", "value", "tag"?}
-  POST /__control/changes/N/messages  {"account": USERNAME, "message", "tag"?}
+  POST /__control/changes/N/messages  {"account": USERNAME, "message", "tag"?, "patch_set"?, "raw"?}
+                                      (recorded as Gerrit records a comment: "Patch Set P:\n\nMESSAGE", unless raw)
+  GET  /__control/attention[?change=N] -> attention-set operations: {"change", "by", "op": add|remove, "account",
+                                         "reason", "automatic", "changed"}
   POST /__control/changes/N/abandon | /restore | /merge
   GET  /__control/changes/N           -> the stored change (votes, comments, messages, patch sets)
   GET  /__control/reviews[?change=N]  -> reviews posted through the API: {"change", "patch_set", "revision",
-                                         "account", "input", "result", "time"}
+                                         "account", "input", "result", "attention", "time"}
 """
 
 import base64
@@ -46,7 +61,9 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import unquote
 
@@ -89,6 +106,92 @@ def label_range(label):
     return min(values), max(values)
 
 
+class GitRepository:
+    """A bare repository behind a project, read and written with the `git` command."""
+
+    def __init__(self, path, pushed):
+        self.path = path
+        self.pushed = pushed
+
+    def git(self, *args, data=None):
+        done = subprocess.run(["git", "--git-dir=" + self.path, *args], input=data, capture_output=True)
+        if done.returncode != 0:
+            raise ControlError(500, "git %s in %s: %s" % (" ".join(args), self.path, done.stderr.decode(errors="replace")))
+        return done.stdout.decode()
+
+    def resolve(self, ref):
+        if not os.path.isdir(self.path):
+            return None
+        done = subprocess.run(["git", "--git-dir=" + self.path, "rev-parse", "--verify", "-q", ref + "^{commit}"],
+                              capture_output=True)
+        return done.stdout.decode().strip() or None if done.returncode == 0 else None
+
+    def write_commit(self, ref, parent, files, message):
+        """Writes a commit with `files` (on top of `parent`'s tree) at `ref`; returns its id."""
+        if not os.path.isdir(self.path):
+            subprocess.run(["git", "init", "-q", "--bare", self.path], check=True, capture_output=True)
+        def data(b):
+            return b"data %d\n" % len(b) + b + b"\n"
+        when = b"%d +0000" % int(time.time())
+        stream = b"commit " + ref.encode() + b"\nmark :1\n"
+        stream += b"author Fake Gerrit <gerrit@example.org> " + when + b"\n"
+        stream += b"committer Fake Gerrit <gerrit@example.org> " + when + b"\n" + data(message.encode())
+        if parent:
+            stream += b"from " + parent.encode() + b"\n"
+        for path, info in sorted(files.items()):
+            content = info.get("content")
+            if content is None:
+                content = "written for %s\n" % ref + "".join(
+                    "line %d of %s\n" % (i + 1, path) for i in range(max(1, info.get("lines_inserted", 1))))
+            stream += b"M 100644 inline " + path.encode() + b"\n" + data(content.encode())
+        stream += b"\nget-mark :1\n"
+        return self.git("fast-import", "--quiet", data=stream).strip()
+
+    def commit(self, sha):
+        text = self.git("cat-file", "commit", sha)
+        head, _, message = text.partition("\n\n")
+        out = {"parents": [], "author": None, "message": message}
+        for line in head.split("\n"):
+            if line.startswith("parent "):
+                out["parents"].append(line[7:].strip())
+            elif line.startswith("author "):
+                m = re.match(r"author (.*) <(.*)> (\d+) ([+-]\d{4})", line)
+                if m:
+                    tz = int(m.group(4)[1:3]) * 60 + int(m.group(4)[3:5])
+                    out["author"] = {"name": m.group(1), "email": m.group(2), "seconds": int(m.group(3)),
+                                     "tz": -tz if m.group(4)[0] == "-" else tz}
+        return out
+
+    def changed_files(self, sha, parents):
+        """Gerrit's FileInfo map of `sha` against its first parent (or the empty tree)."""
+        base = parents[0] if parents else self.git("hash-object", "-t", "tree", "-w", "--stdin", data=b"").strip()
+        files = {}
+        status = self.git("diff-tree", "-r", "-M", "--no-commit-id", "--name-status", "-z", base, sha).split("\0")
+        i = 0
+        while i < len(status) - 1:
+            code = status[i]
+            if code.startswith(("R", "C")):
+                old, new = status[i + 1], status[i + 2]
+                files[new] = {"status": code[0], "old_path": old}
+                i += 3
+            else:
+                files[status[i + 1]] = {"status": code[0]} if code[0] in "AD" else {}
+                i += 2
+        for line in self.git("diff-tree", "-r", "-M", "--no-commit-id", "--numstat", base, sha).splitlines():
+            added, deleted, path = line.split("\t", 2)
+            path = path.split(" => ")[-1].rstrip("}") if " => " in path else path
+            if path in files:
+                if added == "-":
+                    files[path]["binary"] = True
+                else:
+                    files[path]["lines_inserted"] = int(added)
+                    files[path]["lines_deleted"] = int(deleted)
+        for info in files.values():
+            info.setdefault("size", 100)
+            info.setdefault("size_delta", 10)
+        return files
+
+
 class QueryError(Exception):
     pass
 
@@ -97,6 +200,10 @@ class GerritApp(fakecommon.App):
     def initial_state(self):
         return {"accounts": {}, "projects": {}, "labels": json.loads(json.dumps(DEFAULT_LABELS)), "changes": {},
                 "reviews": [], "next_change": 1, "next_account": 1000000, "clock_ns": 0, "seq": 0}
+
+    def after_load(self):
+        # The repositories the fake keeps for projects the tests did not name one for.
+        self.git_root = (os.path.splitext(self.state_file)[0] + ".git-root") if self.state_file else tempfile.mkdtemp(prefix="gerrit-fake-git-")
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def now(self):
@@ -180,14 +287,34 @@ class GerritApp(fakecommon.App):
             files[path] = info
         return files
 
+    def repository(self, project):
+        """The bare repository behind a project: the one the tests named (`git`), else the fake's own."""
+        info = self.state["projects"].setdefault(project, {"public": True})
+        if info.get("git"):
+            return GitRepository(info["git"], pushed=True)
+        return GitRepository(os.path.join(self.git_root, project), pushed=False)
+
     def new_patch_set(self, change, files, uploader, subject=None):
+        """A patch set is always a real commit: the one at refs/changes/NN/N/P of the project's repository (pushed
+        there by the test), or, in a repository the fake keeps itself, a commit it writes with `files`."""
         number = len(change["patch_sets"]) + 1
-        parent = change["patch_sets"][-1]["parent"] if change["patch_sets"] else self.sha("parent", change["project"])
-        sha = self.sha("ps", change["_number"], number)
-        ps = {"number": number, "sha": sha, "parent": parent, "created_ns": self.now(), "uploader": uploader,
-              "files": self.make_files(files), "kind": "REWORK",
-              "message": "%s\n\nChange-Id: %s\n" % (subject or change["subject"], change["change_id"]),
-              "ref": "refs/changes/%02d/%d/%d" % (change["_number"] % 100, change["_number"], number)}
+        ref = "refs/changes/%02d/%d/%d" % (change["_number"] % 100, change["_number"], number)
+        repo = self.repository(change["project"])
+        sha = repo.resolve(ref)
+        if sha is None:
+            if repo.pushed:
+                raise ControlError(409, "%s is not in %s: push the patch set's commit there first" % (ref, repo.path))
+            subject_line = subject or change["subject"]
+            base = change["patch_sets"][-1]["parent"] if change["patch_sets"] else repo.resolve("refs/heads/" + change["branch"])
+            sha = repo.write_commit(ref, base, self.make_files(files), "%s\n\nChange-Id: %s\n" % (subject_line, change["change_id"]))
+        for other in change["patch_sets"]:
+            if other["sha"] == sha:
+                raise ControlError(409, "no new changes: %s is already patch set %d of change %d" % (sha, other["number"], change["_number"]))
+        commit = repo.commit(sha)
+        ps = {"number": number, "sha": sha, "parent": commit["parents"][0] if commit["parents"] else None,
+              "created_ns": self.now(), "uploader": uploader,
+              "files": self.make_files(files) if files else repo.changed_files(sha, commit["parents"][:1]),
+              "kind": "REWORK", "message": commit["message"], "author": commit["author"], "ref": ref}
         change["patch_sets"].append(ps)
         change["votes"] = {}
         self.add_message(change, uploader, "Uploaded patch set %d." % number, "autogenerated:gerrit:newPatchSet")
@@ -231,6 +358,9 @@ class GerritApp(fakecommon.App):
             "_number": ch["_number"], "owner": self.account_json(ch["owner"], detailed),
             "current_revision_number": cur["number"], "requirements": [],
         }
+        if ch.get("attention_set"):
+            out["attention_set"] = {k: {"account": self.account_json(int(k), detailed), "reason": v["reason"],
+                                        "last_update": fmt_ts(v["last_update_ns"])} for k, v in ch["attention_set"].items()}
         if ch.get("topic"):
             out["topic"] = ch["topic"]
         if ch.get("work_in_progress"):
@@ -281,12 +411,12 @@ class GerritApp(fakecommon.App):
                                                        "lines_deleted", "size_delta", "size")}
 
     def commit_json(self, ch, ps):
-        owner = self.state["accounts"].get(str(ch["owner"]), {})
-        person = {"name": owner.get("name", "Owner"), "email": owner.get("email", "owner@example.org"),
-                  "date": fmt_ts(ps["created_ns"]), "tz": 0}
-        return {"commit": ps["sha"], "parents": [{"commit": ps["parent"], "subject": "Parent commit"}],
-                "author": person, "committer": person, "subject": ps["message"].split("\n", 1)[0],
-                "message": ps["message"]}
+        a = ps.get("author") or {}
+        person = {"name": a.get("name", "Owner"), "email": a.get("email", "owner@example.org"),
+                  "date": fmt_ts(a.get("seconds", 0) * 1_000_000_000), "tz": a.get("tz", 0)}
+        parents = [{"commit": ps["parent"], "subject": "Parent commit"}] if ps.get("parent") else []
+        return {"commit": ps["sha"], "parents": parents, "author": person, "committer": person,
+                "subject": ps["message"].split("\n", 1)[0], "message": ps["message"]}
 
     def labels_json(self, ch, detailed_labels, detailed_accounts):
         out = {}
@@ -477,6 +607,16 @@ class GerritApp(fakecommon.App):
     def malformed_body(self):
         return XSSI + b'[{"id": "demo~1", "project": '
 
+    def deadline(self, handler):
+        """`X-Gerrit-Deadline` (`30s`, `30sec`, `500ms`, `2min`): Gerrit aborts the request when it passes."""
+        text = (handler.headers.get("X-Gerrit-Deadline") or "").strip().lower()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|second|seconds|m|min|mins|minute|minutes)?", text)
+        if not m:
+            return None
+        unit = m.group(2) or "ms"
+        factor = 0.001 if unit == "ms" else 60 if unit.startswith("m") else 1
+        return float(m.group(1)) * factor
+
     def handle_api(self, handler, method, path, query, body):
         user = None
         authenticated = path.startswith("/a/")
@@ -544,9 +684,33 @@ class GerritApp(fakecommon.App):
             if acc is None:
                 return self.text_response(404, "Account '%s' not found" % seg[1], user)
             return self.json_response(self.account_json(acc["_account_id"], True), user)
+        if seg and seg[0] == "groups" and len(seg) >= 3 and seg[2] == "members" and method == "GET":
+            if user is None:
+                return self.text_response(403, "Authentication required", user)
+            group = self.group_by(seg[1])
+            if group is None:
+                return self.text_response(404, "Group Not Found: %s" % seg[1], user)
+            ids = self.group_members(group, "recursive" in query, set())
+            return self.json_response([self.account_json(i, True) for i in sorted(ids)], user)
         if seg and seg[0] == "config" and seg[1:] == ["server", "version"]:
             return self.json_response("3.10.2", user)
         return nf
+
+    def group_by(self, ident):
+        for g in self.state.get("groups", {}).values():
+            if ident in (g["id"], str(g["group_id"]), g["name"]):
+                return g
+        return None
+
+    def group_members(self, group, recursive, seen):
+        ids = set(group["members"])
+        if recursive and group["id"] not in seen:
+            seen.add(group["id"])
+            for name in group["includes"]:
+                inner = self.group_by(name)
+                if inner is not None:
+                    ids |= self.group_members(inner, True, seen)
+        return ids
 
     def query_changes(self, query, user):
         queries = query.get("q") or ["status:open"]
@@ -595,6 +759,25 @@ class GerritApp(fakecommon.App):
         except ValueError as e:
             return self.text_response(400, "Invalid JSON: %s" % e, user)
         acc = self.account_by(user)
+        notify = review.get("notify")
+        if notify is not None and notify not in ("NONE", "OWNER", "OWNER_REVIEWERS", "ALL"):
+            return self.text_response(400, 'Invalid value for "notify": %s' % notify, user)
+        if review.get("robot_comments"):
+            # deprecated; this server runs with change.enableRobotComments = false
+            return self.text_response(400, "robot comments are disabled", user)
+        attention = []
+        for key, op in (("add_to_attention_set", "add"), ("remove_from_attention_set", "remove")):
+            for item in review.get(key) or []:
+                if not isinstance(item, dict) or not item.get("reason"):
+                    return self.text_response(400, "missing field: reason", user)
+                target = self.account_by(item.get("user", ""))
+                if target is None:
+                    return self.text_response(400, "%s is not a valid user" % item.get("user"), user)
+                attention.append((op, target["_account_id"], item["reason"], False))
+        if not review.get("ignore_automatic_attention_set_rules") and acc["_account_id"] != ch["owner"]:
+            # Gerrit's own rules for a reply by someone other than the owner
+            attention = [("add", ch["owner"], "%s replied on the change" % user, True),
+                         ("remove", acc["_account_id"], "%s replied on the change" % user, True)] + attention
         labels_in = review.get("labels")
         applied = None
         if labels_in is not None:
@@ -663,10 +846,29 @@ class GerritApp(fakecommon.App):
         result = {}
         if applied is not None:
             result["labels"] = applied
+        changes = self.apply_attention(ch, user, attention)
         self.state["reviews"].append({"change": ch["_number"], "project": ch["project"], "patch_set": ps["number"],
                                       "revision": ps["sha"], "account": user, "input": review, "result": result,
-                                      "time": time.time()})
+                                      "attention": changes, "time": time.time()})
         return self.json_response(result, user)
+
+    def apply_attention(self, ch, by, ops):
+        """Applies attention-set operations; every one asked for is logged (`/__control/attention`)."""
+        att = ch.setdefault("attention_set", {})
+        log = self.state.setdefault("attention_log", [])
+        out = []
+        for op, who, reason, automatic in ops:
+            key = str(who)
+            changed = (key not in att) if op == "add" else (key in att)
+            if op == "add" and changed:
+                att[key] = {"reason": reason, "last_update_ns": self.now()}
+            elif op == "remove" and changed:
+                del att[key]
+            entry = {"change": ch["_number"], "by": by, "op": op, "account": who, "reason": reason,
+                     "automatic": automatic, "changed": changed}
+            log.append(entry)
+            out.append(entry)
+        return out
 
     # ---- control API ---------------------------------------------------------------------------------------
     def handle_control(self, method, path, query, body):
@@ -688,8 +890,30 @@ class GerritApp(fakecommon.App):
             st["accounts"][str(aid)] = acc
             return 200, acc
         if path == "/__control/projects" and method == "POST":
-            st["projects"][body["name"]] = {"public": bool(body.get("public", True))}
-            return 200, st["projects"][body["name"]]
+            info = st["projects"].setdefault(body["name"], {"public": True})
+            if "public" in body:
+                info["public"] = bool(body["public"])
+            if body.get("git"):
+                info["git"] = os.path.abspath(body["git"])
+            return 200, dict(info, name=body["name"], git=self.repository(body["name"]).path)
+        if path == "/__control/groups" and method == "POST":
+            groups = st.setdefault("groups", {})
+            if any(g["name"] == body["name"] for g in groups.values()):
+                raise ControlError(409, "group %s exists" % body["name"])
+            number = len(groups) + 1
+            members = []
+            for who in body.get("members", []):
+                acc = self.account_by(who)
+                if acc is None:
+                    raise ControlError(400, "unknown account %r" % who)
+                members.append(acc["_account_id"])
+            group = {"name": body["name"], "id": hashlib.sha1(("group" + body["name"]).encode()).hexdigest(),
+                     "group_id": number, "members": members, "includes": list(body.get("includes", []))}
+            groups[group["id"]] = group
+            return 200, group
+        if path == "/__control/attention" and method == "GET":
+            change = (query.get("change") or [None])[0]
+            return 200, [e for e in st.get("attention_log", []) if change is None or str(e["change"]) == change]
         if path == "/__control/labels" and method == "POST":
             st["labels"][body["name"]] = {"values": body["values"]}
             return 200, st["labels"][body["name"]]
@@ -703,7 +927,6 @@ class GerritApp(fakecommon.App):
             project = body["project"]
             st["projects"].setdefault(project, {"public": True})
             number = st["next_change"]
-            st["next_change"] += 1
             ns = self.now()
             ch = {"_number": number, "project": project, "branch": body.get("branch", "main"),
                   "change_id": "I" + hashlib.sha1(("change%d%s" % (number, project)).encode()).hexdigest(),
@@ -711,8 +934,9 @@ class GerritApp(fakecommon.App):
                   "owner": owner["_account_id"], "created_ns": ns, "updated_ns": ns, "topic": body.get("topic"),
                   "work_in_progress": bool(body.get("work_in_progress", False)),
                   "patch_sets": [], "votes": {}, "reviewers": [], "messages": [], "comments": []}
+            self.new_patch_set(ch, body.get("files"), owner["_account_id"])  # refuses before anything is kept
             st["changes"][str(number)] = ch
-            self.new_patch_set(ch, body.get("files"), owner["_account_id"])
+            st["next_change"] += 1
             return 200, self.control_summary(ch)
         m = re.fullmatch(r"/__control/changes/(\d+)(?:/(\w+))?", path)
         if m:
@@ -726,8 +950,10 @@ class GerritApp(fakecommon.App):
                 return None
             if action == "patchsets":
                 uploader = self.account_by(body.get("uploader") or ch["owner"])
-                ps = self.new_patch_set(ch, body.get("files") or {p: dict(f) for p, f in ch["patch_sets"][-1]["files"].items()},
-                                        uploader["_account_id"], body.get("subject"))
+                files = body.get("files")
+                if files is None and not self.repository(ch["project"]).pushed:
+                    files = {p: {} for p in ch["patch_sets"][-1]["files"]}
+                ps = self.new_patch_set(ch, files, uploader["_account_id"], body.get("subject"))
                 if body.get("subject"):
                     ch["subject"] = body["subject"]
                 return 200, {"number": ps["number"], "revision": ps["sha"], "ref": ps["ref"],
@@ -750,8 +976,13 @@ class GerritApp(fakecommon.App):
                                  body.get("tag"))
                 return 200, self.control_summary(ch)
             if action == "messages":
+                # a comment as Gerrit records one posted on patch set P (default: the current one)
                 acc = self.account_by(body["account"])
-                self.add_message(ch, acc["_account_id"], body["message"], body.get("tag"))
+                if acc is None:
+                    raise ControlError(400, "unknown account %r" % body["account"])
+                number = int(body.get("patch_set") or len(ch["patch_sets"]))
+                text = body["message"] if body.get("raw") else "Patch Set %d:\n\n%s" % (number, body["message"])
+                self.add_message(ch, acc["_account_id"], text, body.get("tag"), number)
                 return 200, self.control_summary(ch)
             if action in ("abandon", "restore", "merge"):
                 ch["status"] = {"abandon": "ABANDONED", "restore": "NEW", "merge": "MERGED"}[action]

@@ -11,12 +11,12 @@ import Testing
         let path = dir.appendingPathComponent("nested/deeper/stepgate.db").path
         do {
             let store = try SQLiteStore(url: "sqlite://\(path)")
-            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "leases"])
+            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
             try await store.setCursor(server: "review", project: "demo", cursor: "2024-01-01 00:00:00")
         }
         #expect(FileManager.default.fileExists(atPath: path))
         let again = try SQLiteStore(url: path)
-        #expect(try await again.appliedMigrations() == ["v1", "v2", "v3", "leases"])
+        #expect(try await again.appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
         #expect(try await again.cursor(server: "review", project: "demo")?.cursor == "2024-01-01 00:00:00")
         #expect(try await again.integrityCheck().isEmpty)
         #expect(try rawSQL(path, "PRAGMA journal_mode").trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
@@ -36,7 +36,7 @@ import Testing
                 }
             }
             #expect(errors.isEmpty, "\(errors)")
-            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "leases"])
+            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
         }
     }
 

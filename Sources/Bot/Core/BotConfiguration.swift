@@ -23,6 +23,13 @@ public struct GerritServerConfiguration: Sendable, Hashable {
     /// Label whose vote (from an approver) decides a waiting `stepgate:approval` (default `Code-Review`, value ≥ +2).
     public var approvalLabel: String
     public var approvalValue: Int
+    /// How long one request may take (`request-timeout`, default 30 s). A review's post carries it to Gerrit as its
+    /// deadline, and a post whose outcome is unknown is looked for on the server only once it has passed.
+    public var requestTimeout: Duration = .seconds(30)
+    /// Whom Gerrit e-mails about what the bot posts (`notify`): NONE, OWNER, OWNER_REVIEWERS or ALL.
+    public var notify = GerritNotify()
+    /// The comment that re-runs the workflows on the current patch set (`recheck`, default `recheck`); nil: off.
+    public var recheck: String? = "recheck"
 
     public init(
         name: String, url: String, gitURL: String? = nil, username: String, passwordFile: String, projects: [String],
@@ -40,6 +47,18 @@ public struct GerritServerConfiguration: Sendable, Hashable {
         self.approvalLabel = approvalLabel
         self.approvalValue = approvalValue
     }
+}
+
+/// Whom Gerrit notifies of each kind of post (`notify:` of a Gerrit server): quiet on success by default.
+public struct GerritNotify: Sendable, Hashable {
+    /// A succeeded execution's report (default `NONE`).
+    public var success = "NONE"
+    /// A failed (timed out, refused) execution's report (default `OWNER`).
+    public var failure = "OWNER"
+    /// Everything else the bot says: cancellations, refusals, validation comments, interim comments (default `OWNER`).
+    public var notice = "OWNER"
+    public static let values = ["NONE", "OWNER", "OWNER_REVIEWERS", "ALL"]
+    public init() {}
 }
 
 /// One Phabricator/Phorge server (`phabricator:` in bot.yaml).
@@ -64,6 +83,9 @@ public struct PhabricatorServerConfiguration: Sendable, Hashable {
     /// `git-password-file`; HTTP Basic, Phorge's `diffusion.allow-http-auth`).
     public var gitUsername: String?
     public var gitPasswordFile: String?
+    /// How long one request may take (`request-timeout`, default 30 s); a post whose outcome is unknown is looked for
+    /// on the server only 5 s after it would have timed out.
+    public var requestTimeout: Duration = .seconds(30)
 
     public init(
         name: String, url: String, tokenFile: String, pollInterval: Duration = .seconds(10), overlap: Duration = .seconds(120),
@@ -313,7 +335,7 @@ private struct BotConfigurationParser {
                         let o = self.object(
                             item, path,
                             allowed: ["name", "url", "git-url", "username", "password-file", "projects", "poll-interval", "overlap",
-                                "approval-label", "approval-value"],
+                                "approval-label", "approval-value", "request-timeout", "notify", "recheck"],
                             required: ["name", "url", "username", "password-file", "projects"])
                     else { continue }
                     let name = string(o, "name", path) ?? ""
@@ -331,6 +353,31 @@ private struct BotConfigurationParser {
                         }
                     }
                     if o["projects"] != nil && server.projects.isEmpty { error("'projects' must name at least one project", path + [.key("projects")]) }
+                    server.requestTimeout = duration(o, "request-timeout", path, default: .seconds(30))
+                    if server.requestTimeout < .seconds(1) { error("'request-timeout' must be at least 1s", path + [.key("request-timeout")]) }
+                    if let n = self.object(o["notify"], path + [.key("notify")], allowed: ["success", "failure", "notice"]) {
+                        for key in ["success", "failure", "notice"] {
+                            guard let value = string(n, key, path + [.key("notify")]) else { continue }
+                            guard GerritNotify.values.contains(value) else {
+                                error("'\(key)' must be one of \(GerritNotify.values.joined(separator: ", "))", path + [.key("notify"), .key(key)])
+                                continue
+                            }
+                            switch key {
+                            case "success": server.notify.success = value
+                            case "failure": server.notify.failure = value
+                            default: server.notify.notice = value
+                            }
+                        }
+                    }
+                    if let r = o["recheck"], !r.isNull {
+                        if r == .bool(false) {
+                            server.recheck = nil
+                        } else if let word = r.stringValue, !word.trimmingCharacters(in: .whitespaces).isEmpty, !word.contains("\n") {
+                            server.recheck = word.trimmingCharacters(in: .whitespaces)
+                        } else {
+                            error("'recheck' must be a word (the comment that re-runs the workflows) or false", path + [.key("recheck")])
+                        }
+                    }
                     configuration.gerrit.append(server)
                 }
             } else {
@@ -346,7 +393,7 @@ private struct BotConfigurationParser {
                             item, path,
                             allowed: [
                                 "name", "url", "token-file", "poll-interval", "overlap", "staging-url", "repositories", "approval-command",
-                                "build-plan", "git-username", "git-password-file",
+                                "build-plan", "git-username", "git-password-file", "request-timeout",
                             ],
                             required: ["name", "url", "token-file"])
                     else { continue }
@@ -361,6 +408,8 @@ private struct BotConfigurationParser {
                     server.buildPlan = string(o, "build-plan", path)
                     server.gitUsername = string(o, "git-username", path)
                     server.gitPasswordFile = string(o, "git-password-file", path)
+                    server.requestTimeout = duration(o, "request-timeout", path, default: .seconds(30))
+                    if server.requestTimeout < .seconds(1) { error("'request-timeout' must be at least 1s", path + [.key("request-timeout")]) }
                     if (server.gitUsername == nil) != (server.gitPasswordFile == nil) {
                         error("'git-username' and 'git-password-file' go together", path, key: true)
                     }

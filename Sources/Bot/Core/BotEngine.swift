@@ -33,6 +33,17 @@ struct StoredTrigger: Codable, Sendable {
     static func decode(_ text: String) -> StoredTrigger? {
         try? JSONDecoder().decode(StoredTrigger.self, from: Data(text.utf8))
     }
+
+    /// A review revision as the store keeps it (notices).
+    static func encode(_ target: ReviewTarget) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(target)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func decodeTarget(_ text: String) -> ReviewTarget? {
+        try? JSONDecoder().decode(ReviewTarget.self, from: Data(text.utf8))
+    }
 }
 
 /// How one cycle went.
@@ -111,6 +122,8 @@ public final class BotEngine: Sendable {
         public var temporaryDirectory: String = FileManager.default.temporaryDirectory.path
         /// Attempts to post one report within a cycle.
         public var reportAttempts: Int = 3
+        /// How often a running execution's `stepgate:comment`s are looked for (seconds).
+        public var commentPollInterval: Double = 0.5
         public init() {}
     }
 
@@ -121,6 +134,8 @@ public final class BotEngine: Sendable {
     let logger: Logger
     let metrics = BotMetrics()
     let running = RunningExecutions()
+    /// Notices being posted by a task of this process (never two posts of one at once).
+    let delivering = Mutex<Set<String>>([])
     private let prepared = Mutex<Set<String>>([])
     /// The `updated` of each review when it was last handled without error: an overlap re-read of an unchanged
     /// review is skipped (its decision could not differ) unless one of its executions is running here.
@@ -205,6 +220,7 @@ public final class BotEngine: Sendable {
                 try await store.setCursor(server: platform.server, project: scope, cursor: cursor)
             }
         }
+        await deliverNotices(server: platform.server, logger: logger)
         let elapsed = clock.now - began
         metrics.pollDuration(
             server: platform.server,
@@ -242,6 +258,10 @@ public final class BotEngine: Sendable {
         if snapshot.touchesStepgate, try await store.dedupeKey(snapshot.target.validationKey) != nil {
             knowledge.claimedKeys.insert(snapshot.target.validationKey)
         }
+        for recheck in snapshot.rechecks {
+            let key = snapshot.target.recheckKey(recheck)
+            if try await store.dedupeKey(key) != nil { knowledge.claimedKeys.insert(key) }
+        }
         var trusted = TrustedSide.none(branch: snapshot.branch)
         if snapshot.isOpen {
             if !cycle.refreshed.contains(mirror.key) {
@@ -272,7 +292,19 @@ public final class BotEngine: Sendable {
             case .validate(let key):
                 try await validate(snapshot, mirror: mirror, key: key, platform: platform, logger: logger)
             case .refuse(let key, let message):
-                try await postOnce(key: key, message: message, on: snapshot.target, platform: platform, logger: logger)
+                try await notify(key: key, message: message, on: snapshot.target, platform: platform, logger: logger)
+            case .recheck(let key, let by, let started, let message):
+                if let message {
+                    try await notify(key: key, message: message, on: snapshot.target, platform: platform, logger: logger)
+                }
+                _ = try await store.claimDedupeKey(key, executionID: "recheck")
+                _ = try await store.audit.append(
+                    AuditEntry(
+                        actor: by.description, repository: snapshot.target.repository, revision: snapshot.target.revisionID,
+                        action: "review.recheck",
+                        target: "\(snapshot.target.server) \(snapshot.target.reviewID) revision \(snapshot.target.revisionNumber)",
+                        result: started.isEmpty ? "nothing started" : "started \(started.sorted().joined(separator: ", "))"))
+                logger.info("recheck", metadata: ["by": "\(by)", "started": "\(started)"])
             case .start(let workflowName, let key):
                 guard case .config(let config) = trusted.configuration, let workflow = config.workflow(named: workflowName),
                     let tip = trusted.commit
@@ -313,14 +345,10 @@ public final class BotEngine: Sendable {
         let workflow = try await store.botReport(executionID: executionID)?.workflow ?? "?"
         logger.info("cancelled", metadata: ["execution": "\(executionID)", "reason": "\(reason)"])
         metrics.execution(server: target.server, outcome: "cancelled")
-        let message = "stepgate: workflow \(workflow) was cancelled: \(reason).\nExecution: \(executionID)"
-        do {
-            try await platform.postNotice(message, on: target, logger: logger)
-            try await audit(target: target, action: "review.write", what: "cancel notice", result: "posted")
-        } catch {
-            metrics.apiError(server: target.server, kind: Self.kind(of: error))
-            logger.warning("could not post the cancel notice", metadata: ["error": "\(error)"])
-        }
+        try await notify(
+            key: "\(executionID)/cancelled",
+            message: "stepgate: workflow \(workflow) (execution \(executionID)) was cancelled: \(reason).", on: target,
+            platform: platform, logger: logger)
     }
 
     /// Counts each voter's approval (one per person, by account identity); a voter the approval does
@@ -330,12 +358,16 @@ public final class BotEngine: Sendable {
         async
     {
         guard let pending = try? await store.approvals(executionID: executionID, status: .pending), !pending.isEmpty else { return }
+        let groups = Set(pending.flatMap(\.approvers).filter { $0.hasPrefix(StepgateResources.groupPrefix) }).sorted()
         for voter in voters {
             let who = voter.identity
             if pending.allSatisfy({ $0.approvedBy.contains(who.description) }) { continue }
             do {
+                // A name with ':' is never an account's: only the server's group record makes someone `group:NAME`.
+                var identities = who.names.filter { !$0.contains(":") }
+                if !groups.isEmpty { identities += try await platform.groups(of: who, among: groups, logger: logger) }
                 let decided = try await store.decideApproval(
-                    executionID: executionID, approve: true, by: who.description, identities: who.names,
+                    executionID: executionID, approve: true, by: who.description, identities: identities,
                     comment: voter.byCommand ? "approved by a command on the review" : "approved by a vote on the review",
                     audit: AuditEntry(
                         actor: who.description, action: "approval.approve", target: "execution \(executionID)",
@@ -343,18 +375,16 @@ public final class BotEngine: Sendable {
                 if decided.contains(where: { $0.status == .approved }) {
                     logger.info("approval decided", metadata: ["execution": "\(executionID)", "by": "\(who)"])
                 }
-            } catch {
+            } catch let error as StoreError {
                 logger.info("a voter may not decide the approval", metadata: ["voter": "\(who)", "error": "\(error)"])
                 guard voter.byCommand, error.code == .conflict else { continue }
-                let key = "approval-refused|\(executionID)|\(who.id)"
-                guard (try? await store.dedupeKey(key)) == nil else { continue }
-                let message = "stepgate: the approval command of \(who) was ignored: \(error.message)\nExecution: \(executionID)"
-                do {
-                    try await platform.postNotice(message, on: target, logger: logger)
-                    _ = try await store.claimDedupeKey(key, executionID: executionID)
-                } catch {
-                    logger.warning("could not say that an approval command was ignored", metadata: ["error": "\(error)"])
-                }
+                try? await notify(
+                    key: "\(executionID)/approval-refused-\(who.id)",
+                    message: "stepgate: the approval command of \(who) was ignored: \(error.message) (execution \(executionID))",
+                    on: target, platform: platform, logger: logger)
+            } catch {
+                metrics.apiError(server: target.server, kind: Self.kind(of: error))
+                logger.warning("could not learn the approver's groups; the vote is counted on a later cycle", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -362,15 +392,23 @@ public final class BotEngine: Sendable {
     func validate(_ snapshot: ReviewSnapshot, mirror: MirrorConfiguration, key: String, platform: any ReviewPlatform, logger: Logger)
         async throws
     {
-        let commit = try await platform.fetchRevision(snapshot, into: mirror, logger: logger)
+        let commit: String
+        do {
+            commit = try await platform.fetchRevision(snapshot, into: mirror, logger: logger)
+        } catch let mismatch as RevisionMismatch {
+            try await notify(
+                key: key, message: "stepgate: the .stepgate/ files of this patch set were not validated: \(mismatch).",
+                on: snapshot.target, platform: platform, logger: logger)
+            _ = try await store.claimDedupeKey(key, executionID: "validation")
+            return
+        }
         let findings = try Self.findings(mirror: mirror, commit: commit, files: snapshot.files)
         let errors = findings.filter { $0.severity == "error" }.count
         if !findings.isEmpty {
             let message =
                 "stepgate: this change edits .stepgate/; \(errors) error(s), \(findings.count - errors) warning(s) in its workflow files. "
                 + "The workflows that run come from the target branch, not from this change."
-            try await platform.postFindings(findings, message: message, on: snapshot.target, logger: logger)
-            try await audit(target: snapshot.target, action: "review.write", what: "validation comments", result: "posted")
+            try await notify(key: key, message: message, findings: findings, on: snapshot.target, platform: platform, logger: logger)
         }
         _ = try await store.claimDedupeKey(key, executionID: "validation")
         logger.info("validated .stepgate/ files", metadata: ["findings": "\(findings.count)"])
@@ -456,7 +494,9 @@ public final class BotEngine: Sendable {
         if let existing, existing.status != .running { return }
         let runs = WorkflowRuns(store: store, settings: runSettings)
         if existing != nil {
-            let outcome = await cancellable(id) { try await runs.resume(id: id) }
+            let outcome = await whileDeliveringComments(
+                of: id, workflow: record.workflow, target: stored.target, platform: platform, logger: logger
+            ) { await self.cancellable(id) { try await runs.resume(id: id) } }
             log(outcome, server: stored.target.server, logger: logger)
             return
         }
@@ -480,7 +520,9 @@ public final class BotEngine: Sendable {
                 labels: stored.labels, approvers: stored.approvers, change: String(stored.target.reviewNumber),
                 patchSet: stored.target.revisionNumber, owner: stored.owner),
             event: event)
-        let outcome = await cancellable(id) { try await runs.start(request) }
+        let outcome = await whileDeliveringComments(
+            of: id, workflow: record.workflow, target: stored.target, platform: platform, logger: logger
+        ) { await self.cancellable(id) { try await runs.start(request) } }
         if let outcome, outcome.refused {
             logger.warning("the run was refused; no task ran", metadata: ["cause": "\(outcome.result.cause ?? "")"])
         }
@@ -512,6 +554,10 @@ public final class BotEngine: Sendable {
 
     func log(_ outcome: RunOutcome?, server: String, logger: Logger) {
         guard let outcome else { return }
+        if outcome.stopped {
+            logger.info("execution stopped before its end; it stays RUNNING and is resumed by the next start")
+            return
+        }
         metrics.execution(server: server, outcome: outcome.result.status.rawValue.lowercased())
         logger.info("execution ended", metadata: ["status": "\(outcome.result.status.rawValue)"])
     }
@@ -542,10 +588,14 @@ public final class BotEngine: Sendable {
         guard let state = ReportState(rawValue: record.state), state == .pending || state == .posting else { return }
         guard let execution = try await store.execution(id: id), execution.status != .running else { return }
         let target = stored.target
+        // Interim comments come before the outcome.
+        await deliverComments(of: id, workflow: record.workflow, target: target, platform: platform, logger: logger)
+        let mark = OutcomeReport.mark(executionID: id, redriveCount: execution.redriveCount)
         for attempt in 1...max(1, options.reportAttempts) {
             do {
                 let isCurrent = try await platform.isCurrent(target, logger: logger)
-                let current = try await store.botReport(executionID: id).flatMap { ReportState(rawValue: $0.state) } ?? .posted
+                guard let now = try await store.botReport(executionID: id) else { return }
+                let current = ReportState(rawValue: now.state) ?? .posted
                 switch ReportDecider.decide(state: current, isCurrent: isCurrent) {
                 case .nothing:
                     return
@@ -556,14 +606,18 @@ public final class BotEngine: Sendable {
                     logger.info("report skipped", metadata: ["reason": "\(reason)"])
                     return
                 case .checkThenPost:
-                    if try await platform.hasReported(executionID: id, on: target, logger: logger) {
+                    // The earlier post's outcome is unknown: it may still land (a server can apply a request long
+                    // after its client gave up or died), so look for it only once it no longer can.
+                    if try await landed(mark, since: now.postingSince ?? now.updated, on: target, platform: platform, logger: logger) {
                         try await store.setBotReportState(executionID: id, state: ReportState.posted.rawValue, detail: "found on the server")
+                        metrics.report(server: target.server, result: "found")
                         return
                     }
                     fallthrough
                 case .post:
                     try await store.setBotReportState(executionID: id, state: ReportState.posting.rawValue)
-                    let outcome = try await outcomeReport(execution, workflow: record.workflow, voteLabel: stored.voteLabel)
+                    var outcome = try await outcomeReport(execution, workflow: record.workflow, voteLabel: stored.voteLabel)
+                    outcome.owner = stored.owner
                     try await platform.report(outcome, on: target, logger: logger)
                     try await store.setBotReportState(executionID: id, state: ReportState.posted.rawValue, detail: outcome.status)
                     try await audit(target: target, action: "review.write", what: "report of \(id)", result: "posted \(outcome.status)")
@@ -572,13 +626,20 @@ public final class BotEngine: Sendable {
                     return
                 }
             } catch let error as ReviewClientError where (error.status ?? 0) >= 400 && (error.status ?? 0) < 500 && error.status != 429 {
-                // The server refused the report itself (closed change, vote out of range): retrying cannot help.
+                // The server refused the report itself (closed change, vote out of range): retrying it cannot help.
+                // The outcome still reaches the review, once, as a message without the vote and file comments.
                 metrics.apiError(server: target.server, kind: "http_\(error.status ?? 0)")
-                logger.error("the server rejected the report; recorded, not retried", metadata: ["error": "\(error)"])
+                logger.error("the server rejected the report; its outcome is said without the vote", metadata: ["error": "\(error)"])
                 try await store.setBotReportState(
                     executionID: id, state: ReportState.skipped.rawValue, detail: "rejected: \(error)")
                 try await audit(target: target, action: "review.write", what: "report of \(id)", result: "rejected: \(error.status ?? 0)")
                 metrics.report(server: target.server, result: "rejected")
+                let outcome = try await outcomeReport(execution, workflow: record.workflow, voteLabel: nil)
+                try await notify(
+                    key: "\(id)/report-refused" + (execution.redriveCount > 0 ? "-\(execution.redriveCount)" : ""),
+                    message: outcome.message + "\nThe review server refused this report with its vote and file comments: "
+                        + "\(error.status ?? 0) \(error.bodyExcerpt.trimmingCharacters(in: .whitespacesAndNewlines))",
+                    on: target, platform: platform, logger: logger)
                 return
             } catch {
                 metrics.apiError(server: target.server, kind: Self.kind(of: error))
@@ -619,6 +680,7 @@ public final class BotEngine: Sendable {
             cause: execution.cause, failedState: execution.status == .succeeded ? nil : lastEntered, duration: duration,
             voteLabel: voteLabel, findings: findings)
         report.tasks = tasks
+        report.redriveCount = execution.redriveCount
         if execution.plan?["editsStepgate"]?.boolValue == true { report.notes.append(WorkflowRuns.withoutSecretsNote) }
         if execution.plan?["sandbox"]?.stringValue == Sandbox.Mode.none.rawValue { report.notes.append(Sandbox.unsandboxedNotice) }
         return report
@@ -690,6 +752,7 @@ public final class BotEngine: Sendable {
                 }
             }
         }
+        for platform in platforms { await deliverNotices(server: platform.server, logger: logger) }
         for id in ids {
             if let r = try? await store.botReport(executionID: id) {
                 if r.state == ReportState.posted.rawValue { summary.reported.append(id) }

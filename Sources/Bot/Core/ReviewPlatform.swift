@@ -44,8 +44,14 @@ public protocol ReviewPlatform: Sendable {
     /// Whether `target` is still the review's current revision and the review is open.
     func isCurrent(_ target: ReviewTarget, logger: Logger) async throws -> Bool
 
-    /// Whether an outcome of `executionID` was already posted on `target` (after a crash during posting).
-    func hasReported(executionID: String, on target: ReviewTarget, logger: Logger) async throws -> Bool
+    /// How long after a write to the server began it may still land there (the server applying it late). A write
+    /// whose outcome the bot did not learn (its process died, the answer was lost) is looked for on the server only
+    /// once this has passed, and made again only when it is not there.
+    var settleWindow: Duration { get }
+
+    /// Whether the bot's own account posted, on `target`'s review, a message with a line equal to `mark` (each
+    /// report and notice ends with one: `Execution: ID`, `Notice: KEY`).
+    func hasPosted(_ mark: String, on target: ReviewTarget, logger: Logger) async throws -> Bool
 
     /// Posts an execution's outcome: message, vote, file comments.
     func report(_ report: OutcomeReport, on target: ReviewTarget, logger: Logger) async throws
@@ -60,12 +66,41 @@ public protocol ReviewPlatform: Sendable {
     /// accepting reviewers, approval commands), by account identity.
     func approvalVoters(in snapshot: ReviewSnapshot) -> [ApprovalVoter]
 
+    /// The entries among `groups` (approver entries `group:NAME`) whose group, as the server records it, has
+    /// `person` (by account identity) as a member.
+    func groups(of person: ReviewerIdentity, among groups: [String], logger: Logger) async throws -> [String]
+
     /// Whether `error` cannot go away by retrying (see the extension's default).
     func isPermanent(_ error: any Error) -> Bool
 }
 
 extension ReviewPlatform {
     /// Whether `error` (thrown while bringing a revision in or running it) cannot go away by retrying: the engine then
-    /// ends the run as failed and reports it once, instead of retrying it every cycle. By default nothing is.
-    public func isPermanent(_ error: any Error) -> Bool { false }
+    /// ends the run as failed and reports it once, instead of retrying it every cycle. By default only a
+    /// ``RevisionMismatch`` is.
+    public func isPermanent(_ error: any Error) -> Bool { error is RevisionMismatch }
+
+    /// A platform without groups: nobody is a member of any.
+    public func groups(of person: ReviewerIdentity, among groups: [String], logger: Logger) async throws -> [String] { [] }
+}
+
+/// The commit brought in for a revision is not the one the review server names as that revision: nothing runs on
+/// it (a workflow would test one commit and vote on another), and the review is told so once.
+public struct RevisionMismatch: Error, Sendable, CustomStringConvertible {
+    public var revisionNumber: Int
+    /// What the server names as the revision.
+    public var expected: String
+    /// What was fetched.
+    public var fetched: String
+
+    public init(revisionNumber: Int, expected: String, fetched: String) {
+        self.revisionNumber = revisionNumber
+        self.expected = expected
+        self.fetched = fetched
+    }
+
+    public var description: String {
+        "the commit fetched for patch set \(revisionNumber) is \(fetched), but the review server names \(expected) as its "
+            + "revision; nothing ran on it"
+    }
 }

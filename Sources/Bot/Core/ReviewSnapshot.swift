@@ -51,6 +51,16 @@ public struct ReviewTarget: Sendable, Hashable, Codable {
     /// The key of the one notice saying why this revision was refused (`D12/34/refused`); it is also written into
     /// the notice, so that the bot can find it on the server after a crash.
     public var refusalKey: String { "\(reviewID)/\(revisionNumber)/refused" }
+
+    /// The dedupe key of one recheck comment (claimed once it was acted on).
+    public func recheckKey(_ request: RecheckRequest) -> String {
+        "\(platform)|\(server)|\(reviewID)|recheck|\(request.id)"
+    }
+
+    /// The dedupe key of a workflow started again by a recheck comment on this revision.
+    public func dedupeKey(workflow: String, recheck request: RecheckRequest) -> String {
+        dedupeKey(workflow: workflow) + "|recheck:" + request.id
+    }
 }
 
 /// A server-neutral view of one review as a poll saw it: what the trigger decision needs.
@@ -89,6 +99,9 @@ public struct ReviewSnapshot: Sendable {
     /// Why no workflow may run on this revision, when the platform refused it (a diff that does not apply, a base
     /// outside the trusted branch's history): said once on the review instead of starting anything.
     public var refusal: String?
+    /// Comments asking to run the workflows on the current revision again (`recheck`), oldest first, the bot's own
+    /// excluded.
+    public var rechecks: [RecheckRequest] = []
 
     public init(
         target: ReviewTarget, branch: String, isOpen: Bool, status: String?, labels: [String: Int],
@@ -117,6 +130,19 @@ public struct ReviewSnapshot: Sendable {
         guard !nonZero.isEmpty else { return nil }
         if let low = nonZero.min(), low < 0 { return low }
         return nonZero.max()
+    }
+}
+
+/// A comment asking to run the current revision's workflows again.
+public struct RecheckRequest: Sendable, Hashable {
+    /// The server's id of the comment (each is acted on once).
+    public var id: String
+    /// Who asked (by account identity).
+    public var by: ReviewerIdentity
+
+    public init(id: String, by: ReviewerIdentity) {
+        self.id = id
+        self.by = by
     }
 }
 
@@ -213,6 +239,10 @@ public struct OutcomeReport: Sendable, Hashable {
     public var tasks: [TaskOutcome] = []
     /// What the report must say beside the result (tasks ran without secrets, ...).
     public var notes: [String] = []
+    /// The review's owner: on a negative vote, the one person the report asks to act (Gerrit's attention set).
+    public var owner: ReviewerIdentity?
+    /// How many times the execution was redriven: each outcome is reported once.
+    public var redriveCount = 0
 
     public init(
         executionID: String, workflow: String, status: String, error: String? = nil, cause: String? = nil,
@@ -241,8 +271,20 @@ public struct OutcomeReport: Sendable, Hashable {
         if let duration { lines.append(String(format: "Duration: %.1f s", duration)) }
         if !findings.isEmpty { lines.append("Findings: \(findings.count)") }
         for note in notes { lines.append("Note: \(note)") }
-        lines.append("Execution: \(executionID)")
+        lines.append(mark)
         return lines.joined(separator: "\n")
+    }
+
+    /// The report's last line, by which it is found on the server: `Execution: ID` (`Execution: ID (redrive N)`).
+    public var mark: String { Self.mark(executionID: executionID, redriveCount: redriveCount) }
+
+    public static func mark(executionID: String, redriveCount: Int) -> String {
+        "Execution: \(executionID)" + (redriveCount > 0 ? " (redrive \(redriveCount))" : "")
+    }
+
+    /// Whether `text` (a message as the server shows it) has `mark` as one of its lines.
+    public static func contains(_ mark: String, in text: String) -> Bool {
+        text.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == mark }
     }
 
     static func bounded(_ text: String, limit: Int = 2000) -> String {

@@ -1,4 +1,5 @@
 public import Config
+public import Runtime
 
 /// An execution the store knows for a review.
 public struct KnownExecution: Sendable, Hashable {
@@ -41,6 +42,9 @@ public enum TriggerAction: Sendable, Equatable {
     case refuse(key: String, message: String)
     /// Decide the pending approvals of a running execution on the current revision, by these voters.
     case approve(executionID: String, voters: [ApprovalVoter])
+    /// A recheck comment was acted on (the workflows it started, if any, come as `.start` actions before it): claim
+    /// `key`, audit who asked, and when nothing new runs, say why once (`message`).
+    case recheck(key: String, by: ReviewerIdentity, started: [String], message: String?)
     /// Nothing to do, and why (logged at debug level).
     case skip(reason: String)
 }
@@ -56,6 +60,9 @@ public enum TriggerAction: Sendable, Equatable {
 /// - A revision that edits `.stepgate/` is validated once.
 /// - A revision the platform refused starts nothing; when a trigger matches it, the refusal is said once instead.
 /// - Running executions on the current revision receive the approvals the platform recognised.
+/// - A recheck comment on the current revision starts again, once per comment, the workflows whose triggers match it
+///   now (with the labels and voters as they are now, never those of an earlier run) and that are not running on it;
+///   when nothing new runs, the review is told why, once.
 public enum TriggerDecider {
     public static func decide(
         snapshot: ReviewSnapshot, configuration: TrustedConfiguration, knowledge: TriggerKnowledge, approvalVoters: [ApprovalVoter] = []
@@ -94,24 +101,61 @@ public enum TriggerDecider {
         if snapshot.touchesStepgate && snapshot.refusal == nil && !knowledge.claimedKeys.contains(current.validationKey) {
             actions.append(.validate(dedupeKey: current.validationKey))
         }
+        let rechecks = snapshot.rechecks.filter { !knowledge.claimedKeys.contains(current.recheckKey($0)) }
         switch configuration {
         case .absent:
             actions.append(.skip(reason: "the target branch has no .stepgate/stepgate.yaml"))
+            for r in rechecks {
+                actions.append(
+                    .recheck(
+                        key: current.recheckKey(r), by: r.by, started: [],
+                        message: "stepgate: recheck asked by \(r.by): nothing runs, the target branch has no .stepgate/stepgate.yaml."))
+            }
         case .invalid(let problem):
             actions.append(.skip(reason: "the target branch's configuration does not load: \(problem)"))
+            for r in rechecks {
+                actions.append(
+                    .recheck(
+                        key: current.recheckKey(r), by: r.by, started: [],
+                        message: "stepgate: recheck asked by \(r.by): nothing runs, the target branch's configuration does not load."))
+            }
         case .config:
             if matching.isEmpty { actions.append(.skip(reason: "no workflow's trigger matches")) }
             if let refusal = snapshot.refusal, !matching.isEmpty {
                 actions.append(.refuse(key: current.refusalKey, message: refusal))
                 return actions
             }
+            var fresh: [String] = []  // started by this decision anyway (their trigger matched for the first time)
             for workflow in matching {
                 let key = current.dedupeKey(workflow: workflow.name)
                 if knowledge.claimedKeys.contains(key) {
                     actions.append(.skip(reason: "workflow \(workflow.name) already started for this revision"))
                 } else {
                     actions.append(.start(workflow: workflow.name, dedupeKey: key))
+                    fresh.append(workflow.name)
                 }
+            }
+            let running = Set(
+                knowledge.executions.filter { $0.isRunning && $0.target.revisionNumber == current.revisionNumber }.map(\.workflow))
+            // Several rechecks seen at once are one request: the newest acts, the others are merged into it.
+            for r in rechecks.dropLast() {
+                actions.append(.recheck(key: current.recheckKey(r), by: r.by, started: [], message: nil))
+            }
+            if let r = rechecks.last {
+                var started = fresh
+                for workflow in matching where !fresh.contains(workflow.name) && !running.contains(workflow.name) {
+                    let key = current.dedupeKey(workflow: workflow.name, recheck: r)
+                    if !knowledge.claimedKeys.contains(key) { actions.append(.start(workflow: workflow.name, dedupeKey: key)) }
+                    started.append(workflow.name)
+                }
+                var message: String?
+                if started.isEmpty {
+                    message =
+                        matching.isEmpty
+                        ? "stepgate: recheck asked by \(r.by): no workflow's trigger matches patch set \(current.revisionNumber) as it is now; nothing runs."
+                        : "stepgate: recheck asked by \(r.by): \(matching.map(\.name).sorted().joined(separator: ", ")) still running on patch set \(current.revisionNumber); nothing new runs."
+                }
+                actions.append(.recheck(key: current.recheckKey(r), by: r.by, started: started, message: message))
             }
         }
         return actions

@@ -39,7 +39,7 @@ public struct PhorgePlatformError: Error, Sendable, CustomStringConvertible {
 ///   history, or a diff that does not apply, is refused (``ReviewSnapshot/refusal``).
 /// - Reports: lint messages (findings), unit results (one per Task state) and pass/fail go to the bot's own build
 ///   target (the `build-plan` a Herald rule runs, its target waiting for a message), once per execution
-///   (``OnceMarkers``); then ONE comment transaction with the summary, which is the commit point (`hasReported`).
+///   (``OnceMarkers``); then ONE comment transaction with the summary, which is the commit point (`hasPosted`).
 /// - Approvals: a waiting `stepgate:approval` is decided by reviewers who accepted the current diff, or by a
 ///   comment line equal to `approval-command` (default `!stepgate approve`) written after the current diff.
 public final class PhorgePlatform: ReviewPlatform {
@@ -75,6 +75,8 @@ public final class PhorgePlatform: ReviewPlatform {
         self.configuration = configuration
         self.pageSize = min(max(pageSize, 1), 100)
         self.markers = markers
+        var http = http
+        http.readTimeout = configuration.requestTimeout
         self.client = try ConduitClient(
             server: configuration.name, baseURL: configuration.url, credentials: ConduitCredentials(tokenFile: configuration.tokenFile),
             client: httpClient, configuration: http, logger: logger)
@@ -508,12 +510,15 @@ public final class PhorgePlatform: ReviewPlatform {
         return Self.isOpen(r) && r.fields.diffPHID == target.revisionID
     }
 
-    public func hasReported(executionID: String, on target: ReviewTarget, logger: Logger) async throws -> Bool {
+    /// The request timeout and 5 s: Conduit takes no deadline, so a write is given the time PHP needs to finish one.
+    public var settleWindow: Duration { client.http.configuration.readTimeout + .seconds(5) }
+
+    public func hasPosted(_ mark: String, on target: ReviewTarget, logger: Logger) async throws -> Bool {
         var me = userPHID
         if me == nil { me = try await client.whoami().phid }
         guard let me else { return false }
         let mine = try await client.searchTransactions(objectIdentifier: target.reviewID, authorPHIDs: [me])
-        return mine.contains { $0.authorPHID == me && ($0.text?.contains(executionID) ?? false) }
+        return mine.contains { $0.authorPHID == me && OutcomeReport.contains(mark, in: $0.text ?? "") }
     }
 
     /// Harbormaster's lint severity for a finding's.

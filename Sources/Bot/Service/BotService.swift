@@ -6,8 +6,10 @@ public import ServiceLifecycle
 /// `run()` owns all the work, in one task group: a poll loop per server (poll, then sleep the server's
 /// `poll-interval`; the sleep ends at once on graceful shutdown) and one runner that runs the executions the loops
 /// claimed, each in a child task. On SIGTERM/SIGINT (through `ServiceGroup`) the loops finish their current step and
-/// stop; the runner then waits for the executions in progress. Executions cut off by a harder stop stay RUNNING in
-/// the store and are resumed by the next start.
+/// stop, and the executions in progress are stopped where they are: their task processes are ended, nothing of the
+/// interrupted step is recorded, and they stay RUNNING in the store at their last checkpoint (never FAILED), to be
+/// resumed by the next start, as AWS does not lose a running execution. A post interrupted on its way is looked for on
+/// the server before it is made again. A harder stop (SIGKILL) leaves the same state behind.
 public struct BotService: Service {
     public let engine: BotEngine
     let logger: Logger
@@ -21,13 +23,14 @@ public struct BotService: Service {
         let (work, continuation) = AsyncStream.makeStream(of: String.self)
         // Executions an earlier process left unfinished.
         for id in (try? await engine.unfinishedWork()) ?? [] { continuation.yield(id) }
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withDiscardingTaskGroup { runners in
                     for await id in work {
                         runners.addTask { await engine.run(executionID: id) }
                     }
                 }
+                return false
             }
             group.addTask {
                 await withDiscardingTaskGroup { loops in
@@ -36,6 +39,12 @@ public struct BotService: Service {
                     }
                 }
                 continuation.finish()
+                return true
+            }
+            // The loops end on shutdown: the executions still running are stopped (they stay RUNNING).
+            for await loopsEnded in group where loopsEnded {
+                logger.info("stopping the executions in progress; they are resumed by the next start")
+                group.cancelAll()
             }
         }
         logger.info("bot stopped")

@@ -144,9 +144,20 @@ public struct GerritClient: Sendable {
         try await get(AccountInfo.self, path: "/accounts/self", endpoint: "accountSelf")
     }
 
+    /// The members of a group (`GET /groups/{id}/members/?recursive=true`: included groups' members too).
+    /// - Parameter group: the group's UUID, numeric id or (unique) name.
+    public func groupMembers(_ group: String) async throws -> [AccountInfo] {
+        try await get(
+            [AccountInfo].self, path: "/groups/\(Self.encode(group))/members/", query: [("recursive", "true")],
+            endpoint: "groupMembers")
+    }
+
     /// Posts a review (message, votes, file comments) on one revision.
     ///
-    /// Not retried once the server may have applied it (see ``RetryPolicy``).
+    /// Not retried once the server may have applied it (see ``RetryPolicy``). The whole call, retries included,
+    /// takes at most the read timeout, and tells Gerrit so (`X-Gerrit-Deadline`): past it, the server abandons the
+    /// request instead of applying it late. A caller that does not learn the outcome therefore knows that nothing
+    /// lands on the server once that time (plus the server's own commit latency) has passed.
     /// - Parameters:
     ///   - changeID: `"project~number"` (see ``changeID(project:number:)``).
     ///   - revision: the SHA-1 reviewed (preferred: a vote on an outdated patch set is accepted and may not carry
@@ -165,7 +176,8 @@ public struct GerritClient: Sendable {
             ReviewHTTP.Request(
                 method: .POST,
                 path: prefix + "/changes/\(Self.encode(changeID))/revisions/\(Self.encode(revision))/review",
-                headers: headers, body: Array(body), idempotent: false, endpoint: "postReview"))
+                headers: headers, body: Array(body), idempotent: false, endpoint: "postReview",
+                deadline: .now + http.configuration.readTimeout, deadlineHeader: "X-Gerrit-Deadline"))
     }
 
     // MARK: - Plumbing

@@ -109,6 +109,11 @@ public struct ReviewHTTP: Sendable {
         var idempotent: Bool
         /// A bounded name for logs and metrics (`queryChanges`, `differential.revision.search`).
         var endpoint: String
+        /// When the whole call, retries included, must be over: each attempt's timeout is cut to what is left, no
+        /// attempt starts after it, and `deadlineHeader` (when set) tells the server what is left, so that it does not
+        /// apply the request later (Gerrit's `X-Gerrit-Deadline`).
+        var deadline: ContinuousClock.Instant? = nil
+        var deadlineHeader: String? = nil
     }
 
     struct Response: Sendable {
@@ -133,7 +138,21 @@ public struct ReviewHTTP: Sendable {
         while true {
             attempt += 1
             let started = ContinuousClock.now
-            let outcome = await attemptOnce(request, decode: decode)
+            var timeout = configuration.readTimeout
+            var request = request
+            if let deadline = request.deadline {
+                let left = deadline - started
+                guard left > .milliseconds(10) else {
+                    throw ReviewClientError.timeout.with(
+                        server: server, method: request.method.rawValue, path: pathOnly(request.path),
+                        detail: "the call's deadline passed", attempts: attempt - 1, redacting: secrets)
+                }
+                timeout = min(timeout, left)
+                if let header = request.deadlineHeader {
+                    request.headers.replaceOrAdd(name: header, value: "\(left.nanoseconds / 1_000_000)ms")
+                }
+            }
+            let outcome = await attemptOnce(request, timeout: timeout, decode: decode)
             let elapsed = ContinuousClock.now - started
             Timer(label: "stepgate_review_request_duration_seconds", dimensions: dims(request))
                 .recordNanoseconds(elapsed.nanoseconds)
@@ -184,7 +203,7 @@ public struct ReviewHTTP: Sendable {
         var retryAfter: Duration? = nil
     }
 
-    private func attemptOnce<T>(_ request: Request, decode: (Response) throws -> T) async -> Result<T, Failure> {
+    private func attemptOnce<T>(_ request: Request, timeout: Duration, decode: (Response) throws -> T) async -> Result<T, Failure> {
         var outgoing = HTTPClientRequest(url: baseURL + request.path + Self.encodeQuery(request.query))
         outgoing.method = request.method
         outgoing.headers = request.headers
@@ -194,8 +213,7 @@ public struct ReviewHTTP: Sendable {
         }
         let response: Response
         do {
-            let answer = try await client.execute(
-                outgoing, timeout: .nanoseconds(configuration.readTimeout.nanoseconds), logger: logger)
+            let answer = try await client.execute(outgoing, timeout: .nanoseconds(timeout.nanoseconds), logger: logger)
             let buffer = try await answer.body.collect(upTo: configuration.maxResponseBytes)
             response = Response(status: Int(answer.status.code), headers: answer.headers, body: Array(buffer: buffer))
         } catch {

@@ -70,9 +70,27 @@ public struct DurableExecutions: Sendable {
         let (interpreter, observer) = prepare(
             id: id, machine: machine, workflow: workflow, repository: repository, revision: revision, tasks: tasks, clock: clock)
         let result = await interpreter.run(input: input)
+        return try await end(result, observer: observer, clock: clock)
+    }
+
+    /// Writes how the execution ended, unless the run was stopped from outside (its task cancelled): then the
+    /// execution stays RUNNING at its last checkpoint, to be resumed, and the result says it was stopped.
+    func end(_ result: ExecutionResult, observer: PersistingObserver, clock: any ExecutionClock) async throws(StoreError)
+        -> ExecutionResult
+    {
+        if Task.isCancelled {
+            try await observer.flush()
+            return Self.stopped
+        }
         try await observer.finish(Self.ending(result, clock: clock))
         return result
     }
+
+    /// The result of a run stopped before its execution ended (the execution stays RUNNING).
+    public static let stopped = ExecutionResult(
+        status: .failed, output: nil, error: "stepgate.Stopped",
+        cause: "the run was stopped before the execution ended; it stays RUNNING and is resumed by the next start",
+        history: [], transitions: 0)
 
     /// Resumes every RUNNING execution concurrently and waits for all of them to end.
     public func resumeIncomplete(tasks: any TaskExecutor, clock: any ExecutionClock = SystemClock()) async throws(StoreError)
@@ -151,8 +169,7 @@ public struct DurableExecutions: Sendable {
             // Died before the first transition was written: start over (finished tasks are remembered).
             result = await interpreter.run(input: record.input)
         }
-        try await observer.finish(Self.ending(result, clock: clock))
-        return result
+        return try await end(result, observer: observer, clock: clock)
     }
 
     private func prepare(
@@ -162,6 +179,7 @@ public struct DurableExecutions: Sendable {
         let observer = PersistingObserver(store: store, executionID: id)
         var resources = StepgateResources(store: store, inner: tasks, clock: clock, pollInterval: approvalPollInterval)
         resources.owner = owner
+        resources.redact = redact
         let memo = MemoisingTaskExecutor(
             store: store, executionID: id, inner: resources, observer: observer, repository: repository ?? "",
             revision: revision ?? "", redact: redact)

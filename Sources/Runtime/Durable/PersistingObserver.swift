@@ -9,6 +9,11 @@ import Store
 /// The interpreter calls the observer synchronously, so the writes are handed to a chain of
 /// tasks that run in order; ``flush()`` waits for all of them. The task executor flushes before
 /// every task, so a task's side effects never precede the checkpoint that leads to it.
+///
+/// Once the run's task is cancelled (the process is stopping, or the run was ended from outside),
+/// nothing more is written: what the interpreter records while it unwinds (a task cut off, the
+/// execution "failing" of it) is not the execution's history, which stays at its last checkpoint,
+/// RUNNING, to be resumed.
 final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
     let store: any ExecutionStore
     let executionID: String
@@ -39,6 +44,10 @@ final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
     }
 
     func checkpoint(_ checkpoint: Checkpoint) {
+        if Task.isCancelled {
+            lock.withLock { buffer = [] }
+            return
+        }
         enqueue(checkpoint: checkpoint, finalEnding: checkpoint.stateName == nil)
     }
 

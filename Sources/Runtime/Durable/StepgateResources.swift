@@ -5,13 +5,16 @@ public import Store
 /// The store-backed task resources: `stepgate:comment` and `stepgate:approval`. Every other
 /// resource goes to `inner`.
 ///
-/// - `stepgate:comment`: Parameters `{"message": "..."}`; records an interim message for the bot
-///   to deliver and returns `{"delivered": false, "id": n}`.
+/// - `stepgate:comment`: Parameters `{"message": "..."}`; records an interim message (secrets
+///   redacted) and returns `{"delivered": false, "id": n}` at once. The bot delivers it to the
+///   review the execution runs for while the execution runs, once; elsewhere it is shown by
+///   `stepgate executions show`.
 /// - `stepgate:approval`: Parameters `{"message": "...", "approvers": ["alice", ...]}`, or
 ///   `"approvers": {"count": 2, "from": ["alice", "bob", "carol"]}` for several distinct
 ///   approvers (`from` optional: anyone), and `"allowAuthor": true` to let the change's owner
 ///   approve (never by default); mandatory `TimeoutSeconds`. Approvers are named by account
-///   identity (username or account id / user PHID), never display names. Opens a pending
+///   identity (username or account id / user PHID), never display names, or as `group:NAME`:
+///   the members of a review server's group (Gerrit), resolved by the bot when someone votes. Opens a pending
 ///   approval (one per task key, so a resumed execution finds the same one), then waits until it
 ///   is approved (result `{"approved": true, "by": "alice, bob", "approvedBy": [...],
 ///   "comment": TEXT|null}`), rejected (error `stepgate.ApprovalRejected`) or its deadline
@@ -19,6 +22,8 @@ public import Store
 public struct StepgateResources: TaskExecutor {
     public static let comment = "stepgate:comment"
     public static let approval = "stepgate:approval"
+    /// An approver entry naming a review server's group (`group:Release-Managers`).
+    public static let groupPrefix = "group:"
 
     public let store: any ExecutionStore
     public let inner: any TaskExecutor
@@ -27,6 +32,8 @@ public struct StepgateResources: TaskExecutor {
     public var pollInterval: Double
     /// The owner of the change under review, excluded from its approvals unless a task allows it.
     public var owner: ReviewerIdentity?
+    /// Applied to what is stored for later delivery (interim comments).
+    public var redact: (@Sendable (String) -> String)?
 
     public init(store: any ExecutionStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
         self.store = store
@@ -49,7 +56,7 @@ public struct StepgateResources: TaskExecutor {
         }
         do {
             let c = try await store.addComment(
-                executionID: request.executionID, taskKey: request.key, message: message, at: clock.now())
+                executionID: request.executionID, taskKey: request.key, message: redact?(message) ?? message, at: clock.now())
             return .object(JSONObject([("delivered", .bool(c.delivered)), ("id", .int(c.id))]))
         } catch {
             throw ExecutionError.taskFailed("stepgate:comment: \(error.message)")
@@ -83,7 +90,8 @@ public struct StepgateResources: TaskExecutor {
                     throw ExecutionError.taskFailed("stepgate:approval: Parameters.approvers.from must be an array of account names")
                 }
                 approvers = array.compactMap(\.stringValue)
-                if Set(approvers).count < count {
+                // A group may hold any number of people; only named people are counted here.
+                if !approvers.contains(where: { $0.hasPrefix(Self.groupPrefix) }) && Set(approvers).count < count {
                     throw ExecutionError.taskFailed(
                         "stepgate:approval: Parameters.approvers.from names \(Set(approvers).count) people but count is \(count)")
                 }

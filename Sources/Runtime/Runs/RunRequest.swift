@@ -306,13 +306,20 @@ public struct RunOutcome: Sendable {
     public var notes: [String]
     /// The deadline passed before the execution ended; it was stopped.
     public var outOfTime: Bool
+    /// The run was stopped from outside (the process is stopping) before the execution ended: it stays RUNNING
+    /// at its last checkpoint and is resumed later.
+    public var stopped: Bool
 
-    public init(id: String, workflow: String, result: ExecutionResult, refused: Bool = false, notes: [String] = [], outOfTime: Bool = false) {
+    public init(
+        id: String, workflow: String, result: ExecutionResult, refused: Bool = false, notes: [String] = [], outOfTime: Bool = false,
+        stopped: Bool = false
+    ) {
         self.id = id
         self.workflow = workflow
         self.result = result
         self.refused = refused
         self.notes = notes
         self.outOfTime = outOfTime
+        self.stopped = stopped
     }
 }

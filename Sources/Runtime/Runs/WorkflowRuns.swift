@@ -233,7 +233,8 @@ public struct WorkflowRuns: Sendable {
             }
         }
         return RunOutcome(
-            id: request.id, workflow: request.workflow, result: Self.redact(result, redactor), notes: notes, outOfTime: late)
+            id: request.id, workflow: request.workflow, result: Self.redact(result, redactor), notes: notes, outOfTime: late,
+            stopped: !late && Task.isCancelled)
     }
 
     /// Records a run to be carried out later by ``resume(id:deadline:)`` (a detached push workflow):
@@ -319,7 +320,8 @@ public struct WorkflowRuns: Sendable {
             try await durable.resume(id: id, tasks: tasks, clock: clock)
         }
         return RunOutcome(
-            id: id, workflow: record.workflow, result: Self.redact(result, redactor), notes: notes(for: plan), outOfTime: late)
+            id: id, workflow: record.workflow, result: Self.redact(result, redactor), notes: notes(for: plan), outOfTime: late,
+            stopped: !late && Task.isCancelled)
     }
 
     /// Resumes every RUNNING execution of the store that no other process runs (whose lease is free or

@@ -81,6 +81,7 @@ public enum HistoryEventType: String, Sendable, CaseIterable {
     case executionFailed = "ExecutionFailed"
     case executionTimedOut = "ExecutionTimedOut"
     case executionAborted = "ExecutionAborted"
+    case executionRedriven = "ExecutionRedriven"
     case passStateEntered = "PassStateEntered"
     case passStateExited = "PassStateExited"
     case taskStateEntered = "TaskStateEntered"
