@@ -61,6 +61,25 @@ import Testing
         await #expect(throws: NotRedrivable.self) { try await runs.redrive(id: request.id, actor: "ops") }
     }
 
+    /// A redrive takes the execution's lease before it changes anything: while another process holds it (the bot
+    /// still reporting the failure, say), the redrive is refused and the execution stays as it was.
+    @Test func aRedriveWaitsForNoOneElseToHoldTheExecution() async throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+        let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
+        let request = Self.request(dir)
+        #expect(try await runs.start(request).result.status == .failed)
+        let lease = LeaseSettings.execution(request.id)
+        #expect(try await store.acquireLease(lease, owner: "elsewhere:4242:bot", ttl: 60) == .acquired)
+        await #expect(throws: StoreError.self) { try await runs.redrive(id: request.id, actor: "ops") }
+        let record = try #require(try await store.execution(id: request.id))
+        #expect(record.status == .failed && record.redriveCount == 0, "\(record.status) \(record.redriveCount)")
+        try await store.releaseLease(lease, owner: "elsewhere:4242:bot")
+        #expect(try await runs.redrive(id: request.id, actor: "ops").result.status == .failed)
+        #expect(try await store.execution(id: request.id)?.redriveCount == 1)
+    }
+
     /// An execution that fails in its first state is redriven from the start, with its input.
     @Test func anExecutionThatFailedInItsFirstStateIsRedrivenFromTheStart() async throws {
         let dir = try makeTempDir()
