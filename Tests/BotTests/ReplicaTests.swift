@@ -27,10 +27,9 @@ import Glibc
         var fake: FakeServer { world.fake }
 
         static func make(changes: Int, taskSeconds: Double) async throws -> Cluster {
-            let made = try await TestStores.make(.postgres)
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-replica-tasks-\(UUID().uuidString).log")
             let world = try await EndToEndTests.World.make(
-                command: "sleep \(taskSeconds); echo \"$STEPGATE_EXECUTION_ID\" >> \(log.path); printf '{\"ok\":true}'")
+                command: "sleep \(taskSeconds); echo \"$STEPGATE_EXECUTION_ID\" >> \(log.path); printf '{\"ok\":true}'", store: .postgres)
             // The world has change 1; changes 2... carry the same commit.
             try world.git(
                 ["-C", world.work, "push", "-q", world.served]
@@ -38,7 +37,7 @@ import Glibc
             for i in 2...max(2, changes) {
                 try await world.fake.control(.POST, "changes", ["project": "demo", "subject": "c\(i)", "owner": "alice", "files": ["src/a.txt"]])
             }
-            return Cluster(world: world, storeURL: made.url, store: made.store, taskLog: log.path)
+            return Cluster(world: world, storeURL: world.storeURL, store: try openStore(url: world.storeURL), taskLog: log.path)
         }
 
         /// Writes replica `n`'s bot.yaml (the world's, on the shared store, with its own mirror and work directory)
@@ -47,7 +46,7 @@ import Glibc
             let replica = dir.appendingPathComponent("replica-\(n)")
             try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
             let config = try String(contentsOfFile: world.config, encoding: .utf8)
-                .replacingOccurrences(of: "store: sqlite://\(dir.path)/stepgate.db", with: "store: \(storeURL)\nlease: \(lease)\nwork-directory: \(replica.path)")
+                .replacingOccurrences(of: "store: \(storeURL)", with: "store: \(storeURL)\nlease: \(lease)\nwork-directory: \(replica.path)")
                 .replacingOccurrences(of: "\(dir.path)/mirror.git", with: "\(replica.path)/mirror.git")
                 .replacingOccurrences(of: "poll-interval: 1s", with: "poll-interval: 300ms")
                 // The tasks report to a log outside their checkout, which a sandboxed task could not write.

@@ -2,9 +2,11 @@ import Foundation
 import Runtime
 import StatesLanguage
 import Store
+import StoreTestSupport
 import Testing
 
-/// Redrive (AWS's RedriveExecution) and stopping a run from outside, through the front door with real commands.
+/// Redrive (AWS's RedriveExecution) and stopping a run from outside, through the front door with real commands, on
+/// SQLite and PostgreSQL alike.
 @Suite struct RedriveTests {
     /// Prepare, then a Parallel state whose branch A succeeds and branch B fails (after A ended) until `flag` exists.
     static let definition = """
@@ -28,10 +30,10 @@ import Testing
         ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
-    @Test func aFailedExecutionIsRedrivenFromItsFailedStateRunningOnlyWhatFailed() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aFailedExecutionIsRedrivenFromItsFailedStateRunningOnlyWhatFailed(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
         let request = Self.request(dir)
         let first = try await runs.start(request)
@@ -63,10 +65,10 @@ import Testing
 
     /// A redrive takes the execution's lease before it changes anything: while another process holds it (the bot
     /// still reporting the failure, say), the redrive is refused and the execution stays as it was.
-    @Test func aRedriveWaitsForNoOneElseToHoldTheExecution() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aRedriveWaitsForNoOneElseToHoldTheExecution(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
         let request = Self.request(dir)
         #expect(try await runs.start(request).result.status == .failed)
@@ -81,10 +83,10 @@ import Testing
     }
 
     /// An execution that fails in its first state is redriven from the start, with its input.
-    @Test func anExecutionThatFailedInItsFirstStateIsRedrivenFromTheStart() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func anExecutionThatFailedInItsFirstStateIsRedrivenFromTheStart(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
         var request = Self.request(dir)
         request.definition = .file(
@@ -97,10 +99,10 @@ import Testing
 
     /// A run stopped from outside (its task cancelled, as the bot stops on SIGTERM) leaves the execution RUNNING at
     /// its last checkpoint, with nothing of the interrupted step recorded; resuming it finishes it.
-    @Test func aStoppedRunStaysRunningAndIsResumed() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aStoppedRunStaysRunningAndIsResumed(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path, killGrace: 0.5))
         var request = Self.request(dir)
         request.definition = .file(
