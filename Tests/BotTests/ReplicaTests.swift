@@ -40,19 +40,26 @@ import Glibc
             return Cluster(world: world, storeURL: world.storeURL, store: try openStore(url: world.storeURL), taskLog: log.path)
         }
 
-        /// Writes replica `n`'s bot.yaml (the world's, on the shared store, with its own mirror and work directory)
-        /// and starts `stepgate bot` (the long-running service) with it.
-        mutating func startReplica(_ n: Int, lease: String = "2s") throws {
+        /// Writes replica `n`'s bot.yaml (the world's, on the shared store, with its own mirror and work directory);
+        /// returns its path.
+        func configure(_ n: Int, lease: String = "2s", pollInterval: String = "300ms") throws -> String {
             let replica = dir.appendingPathComponent("replica-\(n)")
             try FileManager.default.createDirectory(at: replica, withIntermediateDirectories: true)
             let config = try String(contentsOfFile: world.config, encoding: .utf8)
                 .replacingOccurrences(of: "store: \(storeURL)", with: "store: \(storeURL)\nlease: \(lease)\nwork-directory: \(replica.path)")
                 .replacingOccurrences(of: "\(dir.path)/mirror.git", with: "\(replica.path)/mirror.git")
-                .replacingOccurrences(of: "poll-interval: 1s", with: "poll-interval: 300ms")
+                .replacingOccurrences(of: "poll-interval: 1s", with: "poll-interval: \(pollInterval)")
                 // The tasks report to a log outside their checkout, which a sandboxed task could not write.
                 + "\nsandbox: none\n"
             let path = dir.appendingPathComponent("bot-\(n).yaml").path
             try config.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        /// Starts replica `n` as `stepgate bot` (the long-running service).
+        mutating func startReplica(_ n: Int, lease: String = "2s", pollInterval: String = "300ms") throws {
+            let path = try configure(n, lease: lease, pollInterval: pollInterval)
+            let replica = dir.appendingPathComponent("replica-\(n)")
             let p = Process()
             p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
             p.arguments = ["bot", "--config", path, "--log-level", "info"]
@@ -90,6 +97,14 @@ import Glibc
             let tree = [root] + Self.descendants(of: root)
             for pid in tree { Glibc.kill(pid, SIGKILL) }
             processes[index].waitUntilExit()
+        }
+
+        /// Whether a process whose command line contains `marker` runs under replica `index`.
+        func runs(_ marker: String, under index: Int) -> Bool {
+            Self.descendants(of: processes[index].processIdentifier).contains { pid in
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+                return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ").contains(marker)
+            }
         }
 
         static func descendants(of root: pid_t) -> [pid_t] {
@@ -171,4 +186,41 @@ import Glibc
         #expect(executions.count == 30 && executions.allSatisfy { $0.status == .succeeded }, "\(executions.map(\.status))")
     }
 
+
+    /// A notice is posted by one process at a time: while another replica holds it (the lease `notice:KEY`), a
+    /// replica leaves it alone, and once that lease is gone the notice is posted, once.
+    @Test func aNoticeAnotherReplicaHoldsIsLeftToIt() async throws {
+        let world = try await EndToEndTests.World.make(store: .postgres)
+        defer { world.stop() }
+        let store = try world.store()
+        try world.trust(
+            [
+                ".stepgate/workflows/check.asl.json": """
+                {"StartAt": "Say", "States": {
+                  "Say": {"Type": "Task", "Resource": "stepgate:comment", "Parameters": {"message": "deploying to staging"},
+                          "ResultPath": null, "Next": "Work"},
+                  "Work": {"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["true"]}, "End": true}}}
+                """
+            ], "a workflow that comments")
+        try await world.vote("alice")
+        // Every post fails at first: the comment's notice stays in the outbox.
+        try await world.fake.fault(["kind": "status", "status": 500, "count": 20, "path": "/review$", "method": "POST"])
+        _ = try world.runOnce()
+        try await world.fake.control(.DELETE, "faults")
+        let notice = try #require(try await store.unpostedBotNotices(server: "review").first)
+        let lease = "notice:\(notice.key)"
+        #expect(try await store.acquireLease(lease, owner: "elsewhere:4242:replica", ttl: 60) == .acquired)
+        var (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        var said = try await world.reviews(change: 1).map(EndToEndTests.World.message).filter { $0.contains("deploying to staging") }
+        #expect(said.isEmpty, "posted while another replica held it: \(log)")
+        #expect(["pending", "posting"].contains(try await store.botNotice(key: notice.key)?.state ?? ""))
+        try await store.releaseLease(lease, owner: "elsewhere:4242:replica")
+        (status, log) = try world.runOnce()
+        #expect(status == 0, "\(log)")
+        _ = try world.runOnce()
+        said = try await world.reviews(change: 1).map(EndToEndTests.World.message).filter { $0.contains("deploying to staging") }
+        #expect(said.count == 1, "\(said) \(log)")
+        #expect(try await store.botNotice(key: notice.key)?.state == "posted")
+    }
 }
