@@ -187,6 +187,34 @@ import Glibc
     }
 
 
+    /// One replica polls the review and cancels the execution (a newer patch set) while another runs its task: the
+    /// task stops within seconds, the execution ends ABORTED, and the change is told once.
+    @Test func aCancellationSeenByOneReplicaStopsTheTaskAnotherRuns() async throws {
+        var cluster = try await Cluster.make(changes: 1, taskSeconds: 47)
+        defer { cluster.stop() }
+        try await cluster.vote(1)
+        // Replica 0 polls at its start, then not for ten minutes: it claims the change and runs its task.
+        try cluster.startReplica(0, pollInterval: "600s")
+        let started = try await cluster.world.waitUntil(timeout: 30) { cluster.runs("sleep 47", under: 0) }
+        #expect(started, "the task never started: \(cluster.log(0))")
+        try cluster.world.write("src/b.txt", "b2\n")
+        try cluster.world.commit("the change, second version")
+        try cluster.world.git(["-C", cluster.world.work, "push", "-q", cluster.world.served, "HEAD:refs/changes/01/1/2"])
+        try await cluster.fake.control(.POST, "changes/1/patchsets", ["files": ["src/a.txt", "src/b.txt"]])
+        // Replica 1 polls once and cancels the execution replica 0 runs.
+        let (status, _, log) = try cluster.world.stepgate(["bot", "--config", try cluster.configure(1), "--once", "--log-level", "debug"])
+        #expect(status == 0, "\(log)")
+        let stopped = try await cluster.world.waitUntil(timeout: 5) { !cluster.runs("sleep 47", under: 0) }
+        #expect(stopped, "the task ran on after its execution was cancelled: \(cluster.log(0))")
+        let executions = try await cluster.store.executions(status: nil)
+        #expect(executions.map(\.status) == [.aborted], "\(executions.map(\.status))")
+        try await Task.sleep(for: .seconds(1))
+        let messages = (try await cluster.fake.control(.GET, "reviews?change=1") as? [[String: Any]] ?? [])
+            .map(EndToEndTests.World.message)
+        #expect(messages.count == 1 && messages.first?.contains("was cancelled") == true, "\(messages)")
+        #expect(cluster.taskRuns().isEmpty, "the cancelled task completed")
+    }
+
     /// A notice is posted by one process at a time: while another replica holds it (the lease `notice:KEY`), a
     /// replica leaves it alone, and once that lease is gone the notice is posted, once.
     @Test func aNoticeAnotherReplicaHoldsIsLeftToIt() async throws {

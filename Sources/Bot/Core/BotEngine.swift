@@ -562,13 +562,20 @@ public final class BotEngine: Sendable {
         logger.info("execution ended", metadata: ["status": "\(outcome.result.status.rawValue)"])
     }
 
-    /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``).
+    /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``),
+    /// by this process or, with replicas sharing the store, by the one that polled the review (its report is then
+    /// `cancelled` in the store, looked at every second).
     func cancellable(_ id: String, _ body: @escaping @Sendable () async throws -> RunOutcome) async -> RunOutcome? {
         await withTaskGroup(of: RunOutcome?.self) { group in
             group.addTask { try? await body() }
-            group.addTask { [running] in
+            group.addTask { [running, store] in
+                var ticks = 0
                 while !Task.isCancelled && !running.isCancelled(id) {
                     try? await Task.sleep(for: .milliseconds(100))
+                    ticks += 1
+                    if ticks % 10 == 0, (try? await store.botReport(executionID: id))?.state == ReportState.cancelled.rawValue {
+                        break
+                    }
                 }
                 return nil
             }
