@@ -26,9 +26,11 @@ demo: release
 # Unit and integration tests, then the AWS-recorded ASL conformance corpus and the real-world
 # definitions. Tests run one at a time: many drive real processes, pushes and servers, and timing
 # assertions (timeouts, process group kills) must not compete with them for the two cores.
+# scripts/with-test-servers.sh starts a throwaway PostgreSQL 15 and a moto server on loopback for them
+# (installing postgresql and moto[server] when missing) and stops both afterwards.
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test --no-parallel
+	scripts/with-test-servers.sh $(SWIFT) test --no-parallel
 	@$(MAKE) --no-print-directory conformance BIN=$(DEBUG_BIN)
 	@$(MAKE) --no-print-directory real-world BIN=$(DEBUG_BIN)
 
@@ -46,6 +48,7 @@ bench: release
 	python3 scripts/bench.py
 	python3 scripts/bench_bot.py --binary $(RELEASE_BIN)
 	python3 scripts/bench_hooks.py --bin .build/release
+	scripts/with-test-servers.sh python3 scripts/bench_replicas.py --binary $(RELEASE_BIN)
 
 # The bot's fault-and-crash soak at full size (release build): 60 changes over 3 minutes, about 20% of the bot's
 # requests faulted at random, 5 SIGKILLs, 2 of them while the server holds a review POST and applies it later.

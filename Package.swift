@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The pure engine: Foundation only, no file or network I/O.
@@ -39,10 +40,14 @@ let package = Package(
         .target(name: "Git", dependencies: ["CLibgit2"]),
         // The repository's own .stepgate/stepgate.yaml: schema, parsing, validation.
         .target(name: "Config", dependencies: ["StatesLanguage", "YAMLLoader"]),
-        // Durable state on SQLite: executions, history, checkpoints, dedupe keys, cursors, approvals, audit log.
+        // Durable state on SQLite or PostgreSQL: executions, history, checkpoints, dedupe keys, cursors, approvals,
+        // leases, audit log.
         .target(
             name: "Store",
-            dependencies: ["StatesLanguage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: [
+                "StatesLanguage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
         // Task resources and their sandbox, roles and secrets from server policy, task identity tokens, durable execution.
         .target(
             name: "Runtime",
@@ -61,6 +66,13 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        // AWS over HTTP: Signature V4 (swift-crypto) and the Step Functions API on AsyncHTTPClient.
+        .target(
+            name: "AWS",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
         // The polling review bot: triggers, executions, reports.
         .target(
@@ -85,8 +97,11 @@ let package = Package(
         .testTarget(name: "GitTests", dependencies: ["Git"], exclude: ["Support"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git"]),
+        // Stores for tests: a fresh SQLite file or a fresh schema of the loopback PostgreSQL (make test starts it).
+        .target(name: "StoreTestSupport", dependencies: ["Store"], path: "Tests/Support/StoreTestSupport"),
+        .testTarget(name: "AWSTests", dependencies: ["AWS"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage", "StoreTestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git", "StoreTestSupport"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),
         // Launches the Python fakes of Gerrit and Phorge (Tests/Fakes) for the tests that talk to them.
         .target(
@@ -94,7 +109,8 @@ let package = Package(
             path: "Tests/Support/ReviewFakes"),
         .testTarget(name: "ReviewClientsTests", dependencies: ["ReviewClients", "ReviewFakes"], exclude: ["Fixtures"]),
         .testTarget(
-            name: "BotTests", dependencies: ["Bot", "ReviewClients", "ReviewFakes", "Runtime", "Store", "Config", "Git", "StatesLanguage"]),
+            name: "BotTests",
+            dependencies: ["Bot", "ReviewClients", "ReviewFakes", "Runtime", "Store", "Config", "Git", "StatesLanguage", "StoreTestSupport"]),
     ]
 )
 

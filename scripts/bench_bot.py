@@ -109,15 +109,20 @@ def main():
         print("vote → execution start (poll-interval 1s, overlap %ds, %d open changes, %d rounds): p50 %.3f s, p95 %.3f s, "
               "max %.3f s (target p95 < 1.5 s)" % (a.overlap, a.changes, len(latencies), p(0.5), p(0.95), latencies[-1]))
     finally:
-        for proc in (bot, fake):
-            if proc and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop([bot, fake])
         subprocess.run(["rm", "-rf", tmp])
+
+
+def stop(processes):
+    """SIGTERM, then SIGKILL after 10 s, for every process still running."""
+    for proc in processes:
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":

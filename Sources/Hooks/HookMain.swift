@@ -209,12 +209,11 @@ public enum HookMain {
         store: String, policy: RolePolicy, settings hook: HookSettings, environment: [String: String], gitDirectory: String
     ) -> () throws -> WorkflowRuns {
         {
-            let opened = try SQLiteStore(url: store)
+            let opened = try openStore(url: store)
             var settings = WorkflowRuns.Settings(policy: policy)
             settings.resources = hook.resources
             settings.killGrace = 0.5
-            var protected = [opened.path, opened.path + "-wal", opened.path + "-shm"]
-            protected += [opened.auditHeadFile, configFile(environment: environment)].compactMap { $0 } + [gitDirectory]
+            let protected = opened.privateFiles + [configFile(environment: environment)].compactMap { $0 } + [gitDirectory]
             settings.sandbox = Sandbox(mode: hook.sandbox).protecting(protected)
             return WorkflowRuns(store: opened, settings: settings)
         }

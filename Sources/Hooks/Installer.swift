@@ -212,7 +212,7 @@ public enum HookInstaller {
             return "\(url): the store is created by the first push (the repository belongs to another user)"
         }
         do {
-            let store = try SQLiteStore(url: url)
+            let store = try openStore(url: url)
             return "\(store.path): store ready"
         } catch {
             return "\(url): the store is created by the first push (\(error.message))"

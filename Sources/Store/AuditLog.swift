@@ -1,7 +1,6 @@
 public import Foundation
 import StatesLanguage
 internal import GRDB
-internal import Crypto
 
 /// One call made by automation, as the caller describes it. Never a secret value: callers pass
 /// redacted text, and ``AuditLog/append(_:redact:)`` applies a redaction closure to every field.
@@ -94,10 +93,10 @@ public struct AuditVerification: Sendable, Equatable {
 /// entry's hash; a one-row `audit_head` (count and newest hash, written in the same transaction)
 /// catches entries removed from or added to the end. SQL triggers refuse UPDATE and DELETE.
 public struct AuditLog: Sendable {
-    public let store: SQLiteStore
+    public let store: any ExecutionStore
     public static let genesisHash = String(repeating: "0", count: 64)
 
-    public init(store: SQLiteStore) {
+    public init(store: any ExecutionStore) {
         self.store = store
     }
 
@@ -105,11 +104,11 @@ public struct AuditLog: Sendable {
     @discardableResult
     public func append(_ entry: AuditEntry, redact: (@Sendable (String) -> String)? = nil) async throws(StoreError) -> AuditRecord {
         let e = redact.map { entry.redacted(by: $0) } ?? entry
-        return try await store.write("append to the audit log") { db in try Self.append(e, in: db) }
+        return try await store.appendAudit(e)
     }
 
     public func entries() async throws(StoreError) -> [AuditRecord] {
-        try await store.read("read the audit log") { db in try Self.records(db) }
+        try await store.auditChain().records
     }
 
     /// Checks the chain and names each problem: an edited entry (its content no longer matches
@@ -123,14 +122,8 @@ public struct AuditLog: Sendable {
     ///   rewrite the head row to match, or rewrite the chain from some entry on, and only a head
     ///   kept elsewhere shows it.
     public func verify(expectedHead: String? = nil) async throws(StoreError) -> AuditVerification {
-        let (rows, head) = try await store.read("read the audit log") { db in
-            let head = try Row.fetchOne(db, sql: "SELECT count, hash FROM audit_head WHERE id = 1").map {
-                (count: $0["count"] as Int? ?? 0, hash: $0["hash"] as String? ?? "")
-            }
-            return (try Self.records(db), head.map { [String($0.count), $0.hash] })
-        }
-        let headCount = head.flatMap { Int($0[0]) }
-        var verification = Self.verify(rows, headCount: headCount, headHash: head?[1])
+        let (rows, head) = try await store.auditChain()
+        var verification = Self.verify(rows, headCount: head?.count, headHash: head?.hash)
         if let expected = expectedHead?.lowercased(), !rows.contains(where: { $0.hash == expected }) {
             let at = (rows.last?.seq ?? 0) + 1
             verification.problems.append(
@@ -221,16 +214,13 @@ public struct AuditLog: Sendable {
         return AuditVerification(entries: rows.count, headHash: rows.last?.hash ?? genesisHash, problems: problems)
     }
 
-    // MARK: In a transaction
+    // MARK: In an SQLite transaction
 
     static func append(_ e: AuditEntry, in db: Database) throws -> AuditRecord {
         let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         let headCount = try Int.fetchOne(db, sql: "SELECT count FROM audit_head WHERE id = 1")
-        let seq = max((last?["seq"] as Int?) ?? 0, headCount ?? 0) + 1
-        var record = AuditRecord(
-            seq: seq, time: timeText(e.time), actor: e.actor, repository: e.repository, revision: e.revision, role: e.role,
-            action: e.action, target: e.target, result: e.result, prevHash: (last?["hash"] as String?) ?? genesisHash, hash: "")
-        record.hash = record.computedHash()
+        let record = AuditRecord.next(
+            e, last: last.map { ($0["seq"] as Int? ?? 0, $0["hash"] as String? ?? "") }, headCount: headCount)
         try db.execute(
             sql: """
                 INSERT INTO audit_log (seq, time, actor, repository, revision, role, action, target, result, prev_hash, hash)
@@ -250,13 +240,7 @@ public struct AuditLog: Sendable {
     }
 
     static func records(_ db: Database) throws -> [AuditRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY seq").map { row in
-            AuditRecord(
-                seq: row["seq"] ?? 0, time: row["time"] ?? "", actor: row["actor"] ?? "", repository: row["repository"] ?? "",
-                revision: row["revision"] ?? "", role: row["role"] ?? "", action: row["action"] ?? "",
-                target: row["target"] ?? "", result: row["result"] ?? "", prevHash: row["prev_hash"] ?? "",
-                hash: row["hash"] ?? "")
-        }
+        try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY seq").map { try AuditRecord(row: SQLiteStore.Columns($0)) }
     }
 
     // MARK: Canonical form
@@ -266,7 +250,7 @@ public struct AuditLog: Sendable {
     public static func hash(fields: [String]) -> String {
         var text = "stepgate-audit-v1\n"
         for f in fields { text += "\(f.utf8.count):\(f)\n" }
-        return SQLiteStore.sha256Hex(text)
+        return StoredJSON.sha256Hex(text)
     }
 
     static func timeText(_ date: Date) -> String {
@@ -311,6 +295,17 @@ final class AuditHeadWriter: TransactionObserver, @unchecked Sendable {
 }
 
 extension SQLiteStore {
-    /// The audit log kept in this store.
-    public var audit: AuditLog { AuditLog(store: self) }
+    public func appendAudit(_ entry: AuditEntry) async throws(StoreError) -> AuditRecord {
+        try await write("append to the audit log") { db in try AuditLog.append(entry, in: db) }
+    }
+
+    public func auditChain() async throws(StoreError) -> (records: [AuditRecord], head: (count: Int, hash: String)?) {
+        let (records, head) = try await read("read the audit log") { db in
+            let head = try Row.fetchOne(db, sql: "SELECT count, hash FROM audit_head WHERE id = 1").map {
+                [String($0["count"] as Int? ?? 0), $0["hash"] as String? ?? ""]
+            }
+            return (try AuditLog.records(db), head)
+        }
+        return (records, head.map { (Int($0[0]) ?? 0, $0[1]) })
+    }
 }

@@ -12,12 +12,12 @@ extension SQLiteStore {
     ///   - required: how many distinct approvers must approve before it is approved.
     ///   - excluded: identities that may never decide it (the change's owner).
     public func openApproval(
-        executionID: String, taskKey: String, message: String, approvers: [String], required: Int = 1,
-        excluded: [String] = [], deadline: Date, created: Date = Date()
+        executionID: String, taskKey: String, message: String, approvers: [String], required: Int,
+        excluded: [String], deadline: Date, created: Date
     ) async throws(StoreError) -> ApprovalRecord {
-        let token = Self.randomToken()
-        let approversJSON = JSON.array(approvers.map(JSON.string)).serialized
-        let excludedJSON = JSON.array(excluded.map(JSON.string)).serialized
+        let token = StoredJSON.randomToken()
+        let approversJSON = StoredJSON.strings(approvers)
+        let excludedJSON = StoredJSON.strings(excluded)
         return try await write("open an approval for execution \(executionID)") { db in
             try db.execute(
                 sql: """
@@ -43,7 +43,7 @@ extension SQLiteStore {
     }
 
     /// Approvals of one execution (or of all, when nil), oldest first, optionally by status.
-    public func approvals(executionID: String? = nil, status: ApprovalStatus? = nil) async throws(StoreError) -> [ApprovalRecord] {
+    public func approvals(executionID: String?, status: ApprovalStatus?) async throws(StoreError) -> [ApprovalRecord] {
         try await read("list approvals") { db in
             var sql = "SELECT * FROM approvals WHERE 1"
             var args: StatementArguments = []
@@ -73,10 +73,10 @@ extension SQLiteStore {
     /// pending, `.conflict` when `by` may not decide.
     @discardableResult
     public func decideApproval(
-        executionID: String, taskKey: String? = nil, approve: Bool, by: String, identities: [String] = [],
-        comment: String? = nil, audit: AuditEntry? = nil, at now: Date = Date()
+        executionID: String, taskKey: String?, approve: Bool, by: String, identities: [String],
+        comment: String?, audit: AuditEntry?, at now: Date
     ) async throws(StoreError) -> [ApprovalRecord] {
-        let names = Set((by.contains(":") ? [] : [by]) + identities)
+        let names = ApprovalRecord.voterNames(by: by, identities: identities)
         return try await write("decide an approval of execution \(executionID)") { db in
             var pending = try Row.fetchAll(
                 db,
@@ -89,31 +89,18 @@ extension SQLiteStore {
             }
             var decided: [ApprovalRecord] = []
             for var a in pending {
-                if !names.isDisjoint(with: a.excluded) {
-                    throw StoreError(.conflict, "\(by) may not decide this approval: it is their own change")
-                }
-                if !a.approvers.isEmpty && names.isDisjoint(with: a.approvers) {
-                    throw StoreError(
-                        .conflict, "\(by) may not decide this approval; approvers: \(a.approvers.joined(separator: ", "))")
-                }
-                if a.deadline <= now {
-                    throw StoreError(.conflict, "the approval of execution \(a.executionID) passed its deadline")
-                }
+                try a.checkVoter(names, by: by, at: now)
                 try db.execute(
                     sql: """
                         INSERT OR REPLACE INTO approval_votes (execution_id, task_key, voter, approve, comment, time)
                         VALUES (?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [a.executionID, a.taskKey, by, approve ? 1 : 0, comment, now.timeIntervalSince1970])
-                a.approvedBy = try Self.approvedBy(db, executionID: a.executionID, taskKey: a.taskKey)
-                if approve && a.approvedBy.count < a.required {
+                let voters = try Self.approvedBy(db, executionID: a.executionID, taskKey: a.taskKey)
+                guard a.count(vote: approve, by: by, approvedBy: voters, comment: comment, at: now) else {
                     decided.append(a)
                     continue
                 }
-                a.status = approve ? .approved : .rejected
-                a.decidedBy = approve ? a.approvedBy.joined(separator: ", ") : by
-                a.comment = comment
-                a.decided = now
                 try db.execute(
                     sql: """
                         UPDATE approvals SET status = ?, decided_by = ?, comment = ?, decided = ?
@@ -135,7 +122,7 @@ extension SQLiteStore {
     }
 
     /// Marks a pending approval timed out (its deadline passed); returns the row as it now stands.
-    public func expireApproval(executionID: String, taskKey: String, at now: Date = Date()) async throws(StoreError) -> ApprovalRecord? {
+    public func expireApproval(executionID: String, taskKey: String, at now: Date) async throws(StoreError) -> ApprovalRecord? {
         try await write("expire an approval of execution \(executionID)") { db in
             try db.execute(
                 sql: """
@@ -154,31 +141,15 @@ extension SQLiteStore {
     }
 
     static func approval(_ row: Row, db: Database) throws -> ApprovalRecord {
-        let approvers = (try parseJSON(row["approvers"], column: "approvers")).arrayValue?.compactMap(\.stringValue) ?? []
-        let excluded = (try parseJSON(row["excluded"], column: "excluded")).arrayValue?.compactMap(\.stringValue) ?? []
-        let statusText: String = row["status"] ?? ""
-        guard let status = ApprovalStatus(rawValue: statusText) else {
-            throw StoreError(.invalidData, "approval has an unknown status '\(statusText)'")
-        }
-        return ApprovalRecord(
-            executionID: row["execution_id"] ?? "", taskKey: row["task_key"] ?? "", token: row["token"] ?? "",
-            message: row["message"] ?? "", approvers: approvers, required: row["required"] ?? 1, excluded: excluded,
-            approvedBy: try approvedBy(db, executionID: row["execution_id"] ?? "", taskKey: row["task_key"] ?? ""),
-            status: status, decidedBy: row["decided_by"],
-            comment: row["comment"], created: Date(timeIntervalSince1970: row["created"] ?? 0),
-            deadline: Date(timeIntervalSince1970: row["deadline"] ?? 0),
-            decided: (row["decided"] as Double?).map(Date.init(timeIntervalSince1970:)))
-    }
-
-    static func randomToken() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
+        let columns = Columns(row)
+        let voters = try approvedBy(db, executionID: columns.string("execution_id"), taskKey: columns.string("task_key"))
+        return try ApprovalRecord(row: columns, approvedBy: voters)
     }
 
     // MARK: Comments
 
     /// Insert-if-absent by (execution, task key): a replayed comment task gets the first row back.
-    public func addComment(executionID: String, taskKey: String, message: String, at now: Date = Date()) async throws(StoreError)
+    public func addComment(executionID: String, taskKey: String, message: String, at now: Date) async throws(StoreError)
         -> CommentRecord
     {
         try await write("add a comment to execution \(executionID)") { db in
@@ -189,12 +160,12 @@ extension SQLiteStore {
                 let row = try Row.fetchOne(
                     db, sql: "SELECT * FROM comments WHERE execution_id = ? AND task_key = ?", arguments: [executionID, taskKey])
             else { throw StoreError(.database, "the comment for \(executionID) \(taskKey) vanished") }
-            return Self.comment(row)
+            return try Self.comment(row)
         }
     }
 
     /// Comments of one execution (or all), oldest first; `undeliveredOnly` for the bot's outbox.
-    public func comments(executionID: String? = nil, undeliveredOnly: Bool = false) async throws(StoreError) -> [CommentRecord] {
+    public func comments(executionID: String?, undeliveredOnly: Bool) async throws(StoreError) -> [CommentRecord] {
         try await read("list comments") { db in
             var sql = "SELECT * FROM comments WHERE 1"
             var args: StatementArguments = []
@@ -213,10 +184,7 @@ extension SQLiteStore {
         }
     }
 
-    static func comment(_ row: Row) -> CommentRecord {
-        CommentRecord(
-            id: row["id"] ?? 0, executionID: row["execution_id"] ?? "", taskKey: row["task_key"] ?? "",
-            message: row["message"] ?? "", delivered: (row["delivered"] as Int? ?? 0) != 0,
-            created: Date(timeIntervalSince1970: row["created"] ?? 0))
+    static func comment(_ row: Row) throws -> CommentRecord {
+        try CommentRecord(row: Columns(row))
     }
 }

@@ -43,15 +43,11 @@ extension SQLiteStore {
         try await read("read the cursor of \(server)/\(project)") { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM poll_cursors WHERE server = ? AND project = ?", arguments: [server, project]
-            ).map { row in
-                PollCursor(
-                    server: row["server"] ?? server, project: row["project"] ?? project, cursor: row["cursor"] ?? "",
-                    updated: Date(timeIntervalSince1970: row["updated"] ?? 0))
-            }
+            ).map { try PollCursor(row: Columns($0)) }
         }
     }
 
-    public func setCursor(server: String, project: String, cursor: String, updated: Date = Date()) async throws(StoreError) {
+    public func setCursor(server: String, project: String, cursor: String, updated: Date) async throws(StoreError) {
         try await write("write the cursor of \(server)/\(project)") { db in
             try db.execute(
                 sql: """
@@ -64,10 +60,53 @@ extension SQLiteStore {
 
     public func cursors() async throws(StoreError) -> [PollCursor] {
         try await read("read cursors") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM poll_cursors ORDER BY server, project").map { row in
-                PollCursor(
-                    server: row["server"] ?? "", project: row["project"] ?? "", cursor: row["cursor"] ?? "",
-                    updated: Date(timeIntervalSince1970: row["updated"] ?? 0))
+            try Row.fetchAll(db, sql: "SELECT * FROM poll_cursors ORDER BY server, project").map { try PollCursor(row: Columns($0)) }
+        }
+    }
+
+    // MARK: Leases
+
+    /// SQLite serialises writers, so reading and taking the lease in one write transaction is the claim.
+    public func acquireLease(_ name: String, owner: String, ttl: Double) async throws(StoreError) -> LeaseClaim {
+        try await write("take the lease \(name)") { db in
+            let now = Date().timeIntervalSince1970
+            let row = try Row.fetchOne(db, sql: "SELECT owner, expires FROM leases WHERE name = ?", arguments: [name])
+            let holder: String = row?["owner"] ?? ""
+            let expires: Double = row?["expires"] ?? 0
+            if holder != owner && expires > now && !holder.isEmpty {
+                return .held(by: holder, expires: Date(timeIntervalSince1970: expires))
+            }
+            let renewing = holder == owner && expires > now
+            try db.execute(
+                sql: """
+                    INSERT INTO leases (name, owner, expires, acquired) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires,
+                        acquired = CASE WHEN leases.owner = excluded.owner THEN leases.acquired ELSE excluded.acquired END
+                    """,
+                arguments: [name, owner, now + ttl, now])
+            return renewing ? .renewed : .acquired
+        }
+    }
+
+    public func renewLease(_ name: String, owner: String, ttl: Double) async throws(StoreError) -> Bool {
+        try await write("renew the lease \(name)") { db in
+            try db.execute(
+                sql: "UPDATE leases SET expires = ? WHERE name = ? AND owner = ?",
+                arguments: [Date().timeIntervalSince1970 + ttl, name, owner])
+            return db.changesCount > 0
+        }
+    }
+
+    public func releaseLease(_ name: String, owner: String) async throws(StoreError) {
+        try await write("release the lease \(name)") { db in
+            try db.execute(sql: "DELETE FROM leases WHERE name = ? AND owner = ?", arguments: [name, owner])
+        }
+    }
+
+    public func lease(_ name: String) async throws(StoreError) -> LeaseRecord? {
+        try await read("read the lease \(name)") { db in
+            try Row.fetchOne(db, sql: "SELECT owner, expires FROM leases WHERE name = ?", arguments: [name]).map { row in
+                LeaseRecord(name: name, owner: row["owner"], expires: Date(timeIntervalSince1970: row["expires"]))
             }
         }
     }

@@ -7,7 +7,7 @@ extension SQLiteStore {
 
     /// Creates a RUNNING execution row; the definition's SHA-256 is computed here.
     public func createExecution(_ e: NewExecution) async throws(StoreError) {
-        let hash = Self.sha256Hex(e.definition)
+        let hash = StoredJSON.sha256Hex(e.definition)
         try await write("create execution \(e.id)") { db in
             try db.execute(
                 sql: """
@@ -28,7 +28,7 @@ extension SQLiteStore {
     }
 
     /// Executions, newest first, optionally only those with `status`.
-    public func executions(status: ExecutionStatus? = nil, limit: Int = 1000) async throws(StoreError) -> [ExecutionRecord] {
+    public func executions(status: ExecutionStatus?, limit: Int) async throws(StoreError) -> [ExecutionRecord] {
         try await read("list executions") { db in
             let rows: [Row]
             if let status {
@@ -62,21 +62,7 @@ extension SQLiteStore {
     }
 
     static func execution(_ row: Row) throws -> ExecutionRecord {
-        let id: String = row["id"] ?? ""
-        let statusText: String = row["status"] ?? ""
-        guard let status = ExecutionStatus(rawValue: statusText) else {
-            throw StoreError(.invalidData, "execution \(id) has an unknown status '\(statusText)'")
-        }
-        let output: String? = row["output"]
-        let plan: String? = row["plan"]
-        return ExecutionRecord(
-            id: id, workflow: row["workflow"] ?? "", repository: row["repository"], revision: row["revision"],
-            trigger: try parseJSON(row["trigger"], column: "trigger"), input: try parseJSON(row["input"], column: "input"),
-            status: status, output: try output.map { try parseJSON($0, column: "output") }, error: row["error"],
-            cause: row["cause"], started: Date(timeIntervalSince1970: row["started"] ?? 0),
-            finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            definition: row["definition"] ?? "", definitionHash: row["definition_hash"] ?? "",
-            plan: try plan.map { try parseJSON($0, column: "plan") }, redriveCount: row["redrive_count"] ?? 0)
+        try ExecutionRecord(row: Columns(row))
     }
 
     // MARK: Transitions: history and checkpoint
@@ -85,7 +71,7 @@ extension SQLiteStore {
     /// the new checkpoint, and, when the execution has ended, its ending. Replayed events (same
     /// number after a resume) replace the earlier copy.
     public func recordTransition(
-        executionID: String, events: [StoredEvent], checkpoint: StoredCheckpoint?, ending: ExecutionEnding? = nil
+        executionID: String, events: [StoredEvent], checkpoint: StoredCheckpoint?, ending: ExecutionEnding?
     ) async throws(StoreError) {
         try await write("record a transition of execution \(executionID)") { db in
             for e in events {
@@ -111,14 +97,13 @@ extension SQLiteStore {
     }
 
     static func writeCheckpoint(_ db: Database, executionID: String, _ c: StoredCheckpoint) throws {
-        let vars = JSON.object(JSONObject(c.variables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO checkpoints (execution_id, state_name, input, variables, event_count, transitions, updated)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                executionID, c.stateName, c.input.serialized, vars.serialized, c.eventCount, c.transitions,
+                executionID, c.stateName, c.input.serialized, StoredJSON.variables(c.variables), c.eventCount, c.transitions,
                 Date().timeIntervalSince1970,
             ])
     }
@@ -127,9 +112,7 @@ extension SQLiteStore {
         try await read("read the history of execution \(executionID)") { db in
             try Row.fetchAll(
                 db, sql: "SELECT seq, type, json FROM events WHERE execution_id = ? ORDER BY seq", arguments: [executionID]
-            ).map { row in
-                StoredEvent(seq: row["seq"] ?? 0, type: row["type"] ?? "", json: try Self.parseJSON(row["json"], column: "event"))
-            }
+            ).map { try StoredEvent(row: Columns($0)) }
         }
     }
 
@@ -141,13 +124,7 @@ extension SQLiteStore {
     }
 
     static func checkpoint(_ row: Row) throws -> StoredCheckpoint {
-        var variables: [String: JSON] = [:]
-        if case .object(let o) = try Self.parseJSON(row["variables"], column: "variables") {
-            for (k, v) in o.pairs { variables[k] = v }
-        }
-        return StoredCheckpoint(
-            stateName: row["state_name"], input: try Self.parseJSON(row["input"], column: "checkpoint input"),
-            variables: variables, eventCount: row["event_count"] ?? 0, transitions: row["transitions"] ?? 0)
+        try StoredCheckpoint(row: Columns(row))
     }
 
     // MARK: Redrive
@@ -211,31 +188,20 @@ extension SQLiteStore {
 
     public func taskResult(executionID: String, key: String) async throws(StoreError) -> TaskOutcome? {
         try await read("read task result \(key)") { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT result, error, cause FROM task_results WHERE execution_id = ? AND task_key = ?",
-                    arguments: [executionID, key])
-            else { return nil }
-            if let error: String = row["error"] {
-                return .failed(error: error, cause: row["cause"] ?? "")
-            }
-            return .succeeded(try Self.parseJSON(row["result"], column: "task result"))
+            try Row.fetchOne(
+                db, sql: "SELECT result, error, cause FROM task_results WHERE execution_id = ? AND task_key = ?",
+                arguments: [executionID, key]
+            ).map { try TaskOutcome(row: Columns($0)) }
         }
     }
 
     /// Remembers a finished task, and appends its audit entry in the same transaction. The first
     /// record for a key wins.
     public func recordTaskResult(
-        executionID: String, key: String, outcome: TaskOutcome, audit: AuditEntry? = nil
+        executionID: String, key: String, outcome: TaskOutcome, audit: AuditEntry?
     ) async throws(StoreError) {
+        let (result, error, cause) = outcome.columns
         try await write("record task result \(key)") { db in
-            let result: String?
-            let error: String?
-            let cause: String?
-            switch outcome {
-            case .succeeded(let v): (result, error, cause) = (v.serialized, nil, nil)
-            case .failed(let e, let c): (result, error, cause) = (nil, e, c)
-            }
             try db.execute(
                 sql: """
                     INSERT OR IGNORE INTO task_results (execution_id, task_key, result, error, cause, recorded)

@@ -54,7 +54,7 @@ extension SQLiteStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM bot_notices WHERE key = ?", arguments: [notice.key]) else {
                 throw StoreError(.database, "the notice \(notice.key) vanished")
             }
-            return Self.botNotice(row)
+            return try Self.botNotice(row)
         }
     }
 
@@ -76,7 +76,7 @@ extension SQLiteStore {
 
     /// Moves a notice to `state`; a move to `posting` records when the post began. A notice delivering a
     /// `stepgate:comment` marks the comment delivered when it becomes `posted`, in the same transaction.
-    public func setBotNoticeState(key: String, state: String, at now: Date = Date()) async throws(StoreError) {
+    public func setBotNoticeState(key: String, state: String, at now: Date) async throws(StoreError) {
         try await write("update the notice \(key)") { db in
             try db.execute(
                 sql: """
@@ -95,11 +95,7 @@ extension SQLiteStore {
         }
     }
 
-    static func botNotice(_ row: Row) -> BotNoticeRecord {
-        BotNoticeRecord(
-            key: row["key"], server: row["server"], target: row["target"], message: row["message"], findings: row["findings"],
-            commentID: row["comment_id"], state: row["state"],
-            postingSince: (row["posting_since"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            created: Date(timeIntervalSince1970: row["created"]))
+    static func botNotice(_ row: Row) throws -> BotNoticeRecord {
+        try BotNoticeRecord(row: Columns(row))
     }
 }

@@ -97,7 +97,7 @@ extension SQLiteStore {
     /// `posting` records when the post began (``BotReportRecord/postingSince``).
     @discardableResult
     public func setBotReportState(
-        executionID: String, state: String, detail: String? = nil, from: [String]? = nil, at now: Date = Date()
+        executionID: String, state: String, detail: String?, from: [String]?, at now: Date
     ) async throws(StoreError) -> Bool {
         try await write("update the report of \(executionID)") { db in
             var sql = """
@@ -140,13 +140,7 @@ extension SQLiteStore {
         }
     }
 
-    static func botReport(_ row: Row) -> BotReportRecord {
-        var record = BotReportRecord(
-            executionID: row["execution_id"], dedupeKey: row["dedupe_key"], reviewKey: row["review_key"],
-            workflow: row["workflow"], target: row["target"], revisionNumber: row["revision_number"], commitID: row["commit_id"],
-            state: row["state"], detail: row["detail"], created: Date(timeIntervalSince1970: row["created"]),
-            updated: Date(timeIntervalSince1970: row["updated"]))
-        record.postingSince = (row["posting_since"] as Double?).map(Date.init(timeIntervalSince1970:))
-        return record
+    static func botReport(_ row: Row) throws -> BotReportRecord {
+        try BotReportRecord(row: Columns(row))
     }
 }

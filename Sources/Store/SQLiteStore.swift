@@ -1,6 +1,5 @@
 public import Foundation
 internal import GRDB
-internal import Crypto
 import StatesLanguage
 
 /// The embedded store: one SQLite file in WAL mode, shared safely by several processes
@@ -9,15 +8,17 @@ import StatesLanguage
 /// Every method is `async` and runs its SQL on GRDB's own serial queues, so callers on the
 /// cooperative pool never block on SQLite. Errors are ``StoreError``s whose message names
 /// the file.
-public final class SQLiteStore: Sendable {
+public final class SQLiteStore: ExecutionStore {
     /// The database file.
     public let path: String
     /// Where each new audit head is appended (the location's `audit-head`), if anywhere.
     public let auditHeadFile: String?
+
+    public var privateFiles: [String] { [path, path + "-wal", path + "-shm"] + (auditHeadFile.map { [$0] } ?? []) }
     let pool: DatabasePool
 
     /// The newest schema version this build writes.
-    public static let schemaVersion = "v4"
+    public static let schemaVersion = "leases"
 
     /// Opens (creating when absent) the store at `url`: `sqlite:///abs/path.db`, or a plain path.
     /// Parent directories are created. A file that is not a database, or a database from a newer
@@ -29,7 +30,9 @@ public final class SQLiteStore: Sendable {
     /// Opens (creating when absent) the store at `location`. A new file is made 0600 (and new
     /// directories 0700) whatever the umask; SQLite gives its -wal and -shm files the same mode.
     public init(location: StoreLocation, busyTimeout: TimeInterval = 10) throws(StoreError) {
-        let path = location.path
+        guard case .sqlite(let path, _) = location else {
+            throw StoreError(.badLocation, "\(location.path): not an SQLite store (open it with openStore(url:))")
+        }
         self.path = path
         self.auditHeadFile = location.auditHeadFile
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
@@ -145,15 +148,13 @@ public final class SQLiteStore: Sendable {
         return StoreError(.database, "\(path): \(what): \(error)")
     }
 
-    static func parseJSON(_ text: String?, column: String) throws -> JSON {
-        guard let text else { return .null }
-        do { return try JSONParser.parse(text) } catch {
-            throw StoreError(.invalidData, "stored \(column) is not valid JSON: \(error.message)")
-        }
-    }
-
-    static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// A GRDB row read by column name, for the records both stores decode alike.
+    struct Columns: StoreRow {
+        let row: Row
+        init(_ row: Row) { self.row = row }
+        func text(_ name: String) throws -> String? { row[name] }
+        func int(_ name: String) throws -> Int? { row[name] }
+        func double(_ name: String) throws -> Double? { row[name] }
     }
 
     // MARK: - Schema
@@ -325,6 +326,17 @@ public final class SQLiteStore: Sendable {
                         created REAL NOT NULL,
                         updated REAL NOT NULL);
                     CREATE INDEX bot_notices_state ON bot_notices(state, server);
+                    """)
+        }
+        m.registerMigration("leases") { db in
+            // Who runs an execution or polls a server right now, until when (see ExecutionStore's leases).
+            try db.execute(
+                sql: """
+                    CREATE TABLE leases (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        owner TEXT NOT NULL,
+                        expires REAL NOT NULL,
+                        acquired REAL NOT NULL);
                     """)
         }
         return m

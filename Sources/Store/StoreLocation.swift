@@ -1,25 +1,41 @@
 public import Foundation
 
-/// Where a store lives, parsed from `sqlite:///abs/path.db`, `sqlite://relative.db` or a plain path.
+/// Where a store lives, parsed from `sqlite:///abs/path.db`, `sqlite://relative.db`, a plain path, or
+/// `postgres://USER@HOST[:PORT]/DATABASE[?schema=NAME]`.
 ///
-/// A URL may name, with `?audit-head=/abs/path`, a file outside the database to which every write
+/// An SQLite URL may name, with `?audit-head=/abs/path`, a file outside the database to which every write
 /// of the audit log appends its new head (`TIME seq=N head=HASH`), for the operator to ship
 /// elsewhere and give back to `stepgate audit verify --expect-head`.
-public struct StoreLocation: Sendable, Equatable {
-    /// The database file's path.
-    public var path: String
-    /// Where each new audit head is appended, if anywhere.
-    public var auditHeadFile: String?
+public enum StoreLocation: Sendable, Equatable {
+    /// An SQLite file (``SQLiteStore``), and where each new audit head is appended, if anywhere.
+    case sqlite(path: String, auditHeadFile: String? = nil)
+    /// A PostgreSQL database (``PostgresStore``).
+    case postgres(PostgresSettings)
 
     public init(path: String, auditHeadFile: String? = nil) {
-        self.path = path
-        self.auditHeadFile = auditHeadFile
+        self = .sqlite(path: path, auditHeadFile: auditHeadFile)
     }
 
-    /// Parses a store URL. `postgres://` is named but not supported by this build.
+    /// The SQLite file's path, or the PostgreSQL URL without its password.
+    public var path: String {
+        switch self {
+        case .sqlite(let path, _): return path
+        case .postgres(let settings): return settings.description
+        }
+    }
+
+    /// Where each new audit head of an SQLite store is appended, if anywhere.
+    public var auditHeadFile: String? {
+        if case .sqlite(_, let file) = self { return file }
+        return nil
+    }
+
+    /// Parses a store URL; a problem is one line naming the URL (never its password).
     public init(parsing text: String) throws(StoreError) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw StoreError(.badLocation, "the store location is empty") }
+        var path: String
+        var auditHeadFile: String?
         if let range = trimmed.range(of: "://") {
             let scheme = trimmed[..<range.lowerBound].lowercased()
             var rest = String(trimmed[range.upperBound...])
@@ -33,9 +49,12 @@ public struct StoreLocation: Sendable, Equatable {
                 guard !rest.isEmpty else { throw StoreError(.badLocation, "\(text): the store URL names no file") }
                 path = rest
             case "postgres", "postgresql":
-                throw StoreError(.badLocation, "\(text): PostgreSQL stores are not supported by this build; use sqlite:///PATH")
+                self = .postgres(try PostgresSettings(parsing: trimmed))
+                return
             default:
-                throw StoreError(.badLocation, "\(text): unknown store scheme '\(scheme)'; use sqlite:///PATH")
+                throw StoreError(
+                    .badLocation,
+                    "\(PostgresSettings.withoutPassword(text)): unknown store scheme '\(scheme)'; use sqlite:///PATH or postgres://USER@HOST/DATABASE")
             }
         } else if trimmed.lowercased().hasPrefix("sqlite:") {
             path = String(trimmed.dropFirst("sqlite:".count))
@@ -45,9 +64,10 @@ public struct StoreLocation: Sendable, Equatable {
         if path.hasPrefix("~/") {
             path = FileManager.default.homeDirectoryForCurrentUser.path + String(path.dropFirst(1))
         }
+        self = .sqlite(path: path, auditHeadFile: auditHeadFile)
     }
 
-    /// The `audit-head` parameter of a store URL's query (the only one there is).
+    /// The `audit-head` parameter of an SQLite store URL's query (the only one there is).
     static func auditHead(query: Substring, url: String) throws(StoreError) -> String? {
         var head: String?
         for item in query.split(separator: "&") where !item.isEmpty {

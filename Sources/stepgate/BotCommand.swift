@@ -42,10 +42,10 @@ struct BotCommand: AsyncParsableCommand {
             Terminal.printError(error.description)
             throw ExitCode(2)
         }
-        let store: SQLiteStore
-        do { store = try SQLiteStore(url: configuration.store) } catch { Terminal.fail(CLIFailure(message: error.message)) }
+        let store: any ExecutionStore
+        do { store = try openStore(url: configuration.store) } catch { Terminal.fail(CLIFailure(message: error.message)) }
         // Tasks run in the sandbox or not at all: a bot that cannot make one says so once and stops.
-        let sandbox = configuration.taskSandbox(auditHeadFile: store.auditHeadFile)
+        let sandbox = configuration.taskSandbox(storeFiles: store.privateFiles)
         if let unavailable = sandbox.probe() {
             Terminal.fail(CLIFailure(message: "\(config): \(unavailable.description)"))
         }

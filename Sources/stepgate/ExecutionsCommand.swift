@@ -8,15 +8,15 @@ import Store
 struct StoreOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The store: sqlite:///ABS/PATH.db or a path.",
+            "The store: sqlite:///ABS/PATH.db, a path, or postgres://USER@HOST[:PORT]/DATABASE[?schema=NAME].",
             discussion: "Default: $STEPGATE_STORE, else sqlite://$HOME/.local/state/stepgate/stepgate.db."))
     var store: String?
 
     var url: String { store ?? StoreLocation.defaultURL() }
 
     /// Opens the store; any failure is one line and exit status 2.
-    func open() -> SQLiteStore {
-        do { return try SQLiteStore(url: url) } catch { Terminal.fail(CLIFailure(message: error.message)) }
+    func open() -> any ExecutionStore {
+        do { return try openStore(url: url) } catch { Terminal.fail(CLIFailure(message: error.message)) }
     }
 }
 
@@ -442,9 +442,9 @@ enum ExecutionText {
 
 /// The front door's settings for local durable executions: roles from `--policy`, tasks in the
 /// sandbox `--sandbox` (or the policy's setting) says, the store's files hidden from them.
-func runSettings(store: SQLiteStore, policy: PolicyOptions, sandbox: SandboxOptions) -> WorkflowRuns.Settings {
+func runSettings(store: any ExecutionStore, policy: PolicyOptions, sandbox: SandboxOptions) -> WorkflowRuns.Settings {
     var settings = WorkflowRuns.Settings(policy: policy.load())
     settings.sandbox = sandbox.resolve(
-        policyFile: policy.policy, protecting: [store.path] + [store.auditHeadFile].compactMap { $0 } + [policy.policy].compactMap { $0 })
+        policyFile: policy.policy, protecting: store.privateFiles + [policy.policy].compactMap { $0 })
     return settings
 }

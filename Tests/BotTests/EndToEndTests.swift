@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import ReviewFakes
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import Glibc
 #endif
 
 /// The real `stepgate` binary against the Gerrit fake (HTTP on 127.0.0.1), a real served git repository (file://)
-/// and a real SQLite store.
+/// and a real SQLite store (or PostgreSQL, where a test says so).
 @Suite(.serialized) struct EndToEndTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -19,6 +20,8 @@ import Glibc
     struct World {
         let dir: URL
         let fake: FakeServer
+        /// The bot's store: an SQLite file in the world, or a schema of the test PostgreSQL server.
+        let storeURL: String
         var config: String { dir.appendingPathComponent("bot.yaml").path }
         var served: String { dir.appendingPathComponent("served/demo").path }
         var work: String { dir.appendingPathComponent("work").path }
@@ -26,12 +29,18 @@ import Glibc
         static func make(
             command: String = #"printf '{"findings":[{"path":"src/a.txt","line":2,"message":"no tabs","severity":"warning"}]}'"#,
             roles: String = "", credentials: String = "", gerritExtra: String = "", requestTimeout: Int = 3,
-            triggerValue: Int = 2
+            triggerValue: Int = 2, store: StoreKind = .sqlite
         ) async throws -> World {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            var storeURL = "sqlite://\(dir.path)/stepgate.db"
+            if store == .postgres {
+                let made = try await TestStores.make(.postgres, name: "world")
+                made.remove()  // only its schema is used
+                storeURL = made.url
+            }
             let fake = try FakeServer("gerrit_fake.py")
-            let world = World(dir: dir, fake: fake)
+            let world = World(dir: dir, fake: fake, storeURL: storeURL)
             try world.git(["init", "-q", "-b", "main", world.work])
             let definition = """
                 {"StartAt": "Lint", "States": {"Lint": {"Type": "Task", "Resource": "stepgate:command",
@@ -67,7 +76,7 @@ import Glibc
                 .POST, "changes", ["project": "demo", "subject": "the change", "owner": "alice", "files": ["src/a.txt", "src/b.txt"]])
             let password = try fake.secretFile("password", "secret")
             try """
-                store: sqlite://\(dir.path)/stepgate.db
+                store: \(storeURL)
                 gerrit:
                   - name: review
                     url: \(fake.baseURL)

@@ -3,6 +3,7 @@ import NIOHTTP1
 import ReviewFakes
 import StatesLanguage
 import Store
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,8 +11,6 @@ import Glibc
 #endif
 
 extension EndToEndTests.World {
-    var storeURL: String { "sqlite://\(dir.path)/stepgate.db" }
-
     func reviews(change: Int) async throws -> [[String: Any]] {
         try await fake.control(.GET, "reviews?change=\(change)") as? [[String: Any]] ?? []
     }
@@ -34,7 +33,7 @@ extension EndToEndTests.World {
         try await fake.control(.POST, "changes/\(change)/messages", ["account": account, "message": text])
     }
 
-    func store() throws -> SQLiteStore { try SQLiteStore(url: storeURL) }
+    func store() throws -> any ExecutionStore { try openStore(url: storeURL) }
 
     /// Waits until `condition` holds (checked every 100 ms), at most `timeout` seconds.
     func waitUntil(timeout: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
@@ -58,8 +57,8 @@ extension EndToEndTests.World {
     /// The server holds the bot's review POST for 6 s and then applies it (within the request's 10 s deadline); the
     /// bot is SIGKILLed meanwhile and restarted at once. The new process must not post again before the held request
     /// can no longer land (12 s after it began), though it looks long before the server applies it.
-    @Test func aReviewHeldByTheServerWhileTheBotIsKilledIsPostedOnce() async throws {
-        let world = try await World.make(requestTimeout: 10)
+    @Test(arguments: StoreKind.allCases) func aReviewHeldByTheServerWhileTheBotIsKilledIsPostedOnce(store: StoreKind) async throws {
+        let world = try await World.make(requestTimeout: 10, store: store)
         defer { world.stop() }
         try await world.vote("alice")
         try await world.fake.fault(["kind": "hang", "seconds": 6, "path": "/review$", "method": "POST"])
@@ -172,8 +171,8 @@ extension EndToEndTests.World {
     // MARK: - stepgate:comment
 
     /// A comment task's message reaches the review during the run, before the outcome, once (also across a crash).
-    @Test func aCommentTaskReachesTheReviewOnceDuringTheRun() async throws {
-        let world = try await World.make()
+    @Test(arguments: StoreKind.allCases) func aCommentTaskReachesTheReviewOnceDuringTheRun(store: StoreKind) async throws {
+        let world = try await World.make(store: store)
         defer { world.stop() }
         try world.trust(
             [
@@ -291,12 +290,12 @@ extension EndToEndTests.World {
 
     /// World whose workflow counts its first task's runs and fails its second until `flag` exists (files of the
     /// host: the bot runs its tasks without a sandbox here).
-    static func redriveWorld(roles: String = "", credentials: String = "") async throws -> (World, URL, URL) {
+    static func redriveWorld(roles: String = "", credentials: String = "", store: StoreKind = .sqlite) async throws -> (World, URL, URL) {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-redrive-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let count = scratch.appendingPathComponent("count")
         let flag = scratch.appendingPathComponent("flag")
-        let world = try await World.make(roles: "sandbox: none\n" + roles, credentials: credentials)
+        let world = try await World.make(roles: "sandbox: none\n" + roles, credentials: credentials, store: store)
         try world.trust(
             [
                 ".stepgate/workflows/check.asl.json": """
@@ -310,8 +309,9 @@ extension EndToEndTests.World {
         return (world, count, flag)
     }
 
-    @Test func aFailedReviewExecutionIsRedrivenFromItsFailedStateAndReportedAgain() async throws {
-        let (world, count, flag) = try await Self.redriveWorld()
+    @Test(arguments: StoreKind.allCases)
+    func aFailedReviewExecutionIsRedrivenFromItsFailedStateAndReportedAgain(store kind: StoreKind) async throws {
+        let (world, count, flag) = try await Self.redriveWorld(store: kind)
         defer { world.stop() }
         try await world.vote("alice")
         _ = try world.runOnce()

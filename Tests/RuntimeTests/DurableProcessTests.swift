@@ -156,7 +156,7 @@ import Testing
                 #expect(child.stdout == "[]\n", "round \(round): \(child.stdout)")
             }
             let store = try SQLiteStore(url: db)
-            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
             #expect(try await store.integrityCheck().isEmpty)
         }
     }

@@ -2,9 +2,11 @@ import Foundation
 import Runtime
 import StatesLanguage
 import Store
+import StoreTestSupport
 import Testing
 
-/// Redrive (AWS's RedriveExecution) and stopping a run from outside, through the front door with real commands.
+/// Redrive (AWS's RedriveExecution) and stopping a run from outside, through the front door with real commands, on
+/// SQLite and PostgreSQL alike.
 @Suite struct RedriveTests {
     /// Prepare, then a Parallel state whose branch A succeeds and branch B fails (after A ended) until `flag` exists.
     static let definition = """
@@ -28,10 +30,10 @@ import Testing
         ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
-    @Test func aFailedExecutionIsRedrivenFromItsFailedStateRunningOnlyWhatFailed() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aFailedExecutionIsRedrivenFromItsFailedStateRunningOnlyWhatFailed(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
         let request = Self.request(dir)
         let first = try await runs.start(request)
@@ -61,11 +63,30 @@ import Testing
         await #expect(throws: NotRedrivable.self) { try await runs.redrive(id: request.id, actor: "ops") }
     }
 
+    /// A redrive takes the execution's lease before it changes anything: while another process holds it (the bot
+    /// still reporting the failure, say), the redrive is refused and the execution stays as it was.
+    @Test(arguments: StoreKind.allCases) func aRedriveWaitsForNoOneElseToHoldTheExecution(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
+        let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
+        let request = Self.request(dir)
+        #expect(try await runs.start(request).result.status == .failed)
+        let lease = LeaseSettings.execution(request.id)
+        #expect(try await store.acquireLease(lease, owner: "elsewhere:4242:bot", ttl: 60) == .acquired)
+        await #expect(throws: StoreError.self) { try await runs.redrive(id: request.id, actor: "ops") }
+        let record = try #require(try await store.execution(id: request.id))
+        #expect(record.status == .failed && record.redriveCount == 0, "\(record.status) \(record.redriveCount)")
+        try await store.releaseLease(lease, owner: "elsewhere:4242:bot")
+        #expect(try await runs.redrive(id: request.id, actor: "ops").result.status == .failed)
+        #expect(try await store.execution(id: request.id)?.redriveCount == 1)
+    }
+
     /// An execution that fails in its first state is redriven from the start, with its input.
-    @Test func anExecutionThatFailedInItsFirstStateIsRedrivenFromTheStart() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func anExecutionThatFailedInItsFirstStateIsRedrivenFromTheStart(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path))
         var request = Self.request(dir)
         request.definition = .file(
@@ -78,10 +99,10 @@ import Testing
 
     /// A run stopped from outside (its task cancelled, as the bot stops on SIGTERM) leaves the execution RUNNING at
     /// its last checkpoint, with nothing of the interrupted step recorded; resuming it finishes it.
-    @Test func aStoppedRunStaysRunningAndIsResumed() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aStoppedRunStaysRunningAndIsResumed(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let (dir, store) = (made.directoryURL, made.store)
         let runs = WorkflowRuns(store: store, settings: WorkflowRuns.Settings(temporaryDirectory: dir.path, killGrace: 0.5))
         var request = Self.request(dir)
         request.definition = .file(

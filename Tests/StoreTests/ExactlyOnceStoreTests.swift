@@ -1,14 +1,15 @@
 import Foundation
 import StatesLanguage
 import Store
+import StoreTestSupport
 import Testing
 
-/// The v4 records: the bot's notices (an outbox), when a report's post began, and redrive.
+/// The v4 records, on SQLite and PostgreSQL alike: the bot's notices (an outbox), when a report's post began, and redrive.
 @Suite struct ExactlyOnceStoreTests {
-    @Test func aNoticeIsRecordedOnceAndItsCommentIsDeliveredWithIt() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aNoticeIsRecordedOnceAndItsCommentIsDeliveredWithIt(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         try await store.createExecution(NewExecution(id: "e1", workflow: "w", input: .null, definition: "{}"))
         let comment = try await store.addComment(executionID: "e1", taskKey: "k", message: "hello")
         let first = try await store.enqueueBotNotice(
@@ -28,16 +29,17 @@ import Testing
         #expect(try await store.unpostedBotNotices(server: "review").isEmpty, "a refused notice is not tried again")
     }
 
-    @Test func aReportRecordsWhenItsPostBegan() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func aReportRecordsWhenItsPostBegan(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         _ = try await store.claimBotExecution(
             BotReportRecord(executionID: "e1", dedupeKey: "k", reviewKey: "r", workflow: "w", target: "{}", revisionNumber: 1))
         #expect(try await store.botReport(executionID: "e1")?.postingSince == nil)
         let began = Date(timeIntervalSince1970: 1_700_000_000)
-        try await store.setBotReportState(executionID: "e1", state: "posting", at: began)
-        try await store.setBotReportState(executionID: "e1", state: "posted", at: began.addingTimeInterval(5))
+        try await store.setBotReportState(executionID: "e1", state: "posting", detail: nil, from: nil, at: began)
+        try await store.setBotReportState(
+            executionID: "e1", state: "posted", detail: nil, from: nil, at: began.addingTimeInterval(5))
         #expect(try await store.botReport(executionID: "e1")?.postingSince == began)
         #expect(try await store.reopenBotReport(executionID: "e1", detail: "redriven (1)"))
         let reopened = try #require(try await store.botReport(executionID: "e1"))
@@ -45,10 +47,10 @@ import Testing
         #expect(try await store.reopenBotReport(executionID: "e1", detail: "again") == false, "only a finished report is reopened")
     }
 
-    @Test func theStateAnExecutionFailedInIsKeptAndARedriveStartsThere() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteStore(url: dir.appendingPathComponent("s.db").path)
+    @Test(arguments: StoreKind.allCases) func theStateAnExecutionFailedInIsKeptAndARedriveStartsThere(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         try await store.createExecution(NewExecution(id: "e1", workflow: "w", input: .object(JSONObject()), definition: "{}"))
         let atB = Checkpoint(stateName: "B", input: .object(JSONObject([("x", 1)])), variables: ["v": 2], eventCount: 4, transitions: 1)
         try await store.recordTransition(

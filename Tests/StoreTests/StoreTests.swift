@@ -1,6 +1,7 @@
 import Foundation
 import StatesLanguage
 import Store
+import StoreTestSupport
 import Testing
 
 @Suite struct StoreOpeningTests {
@@ -10,12 +11,12 @@ import Testing
         let path = dir.appendingPathComponent("nested/deeper/stepgate.db").path
         do {
             let store = try SQLiteStore(url: "sqlite://\(path)")
-            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+            #expect(try await store.appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
             try await store.setCursor(server: "review", project: "demo", cursor: "2024-01-01 00:00:00")
         }
         #expect(FileManager.default.fileExists(atPath: path))
         let again = try SQLiteStore(url: path)
-        #expect(try await again.appliedMigrations() == ["v1", "v2", "v3", "v4"])
+        #expect(try await again.appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
         #expect(try await again.cursor(server: "review", project: "demo")?.cursor == "2024-01-01 00:00:00")
         #expect(try await again.integrityCheck().isEmpty)
         #expect(try rawSQL(path, "PRAGMA journal_mode").trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
@@ -35,7 +36,7 @@ import Testing
                 }
             }
             #expect(errors.isEmpty, "\(errors)")
-            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "v4"])
+            #expect(try await SQLiteStore(url: path).appliedMigrations() == ["v1", "v2", "v3", "v4", "leases"])
         }
     }
 
@@ -74,22 +75,23 @@ import Testing
         #expect(try StoreLocation(parsing: "/tmp/a b.db").path == "/tmp/a b.db")
         #expect(try StoreLocation(parsing: "sqlite:///tmp/a%20b.db").path == "/tmp/a b.db")
         #expect(try StoreLocation(parsing: "rel/x.db").path == "rel/x.db")
-        #expect(throws: StoreError.self) { _ = try StoreLocation(parsing: "postgres://db/stepgate") }
+        #expect(throws: StoreError.self) { _ = try StoreLocation(parsing: "postgres://db/stepgate") }  // no user
+        #expect(try StoreLocation(parsing: "postgres://bot:s3cret@db:6543/gate?schema=ci").path == "postgres://bot@db:6543/gate?schema=ci")
+        #expect(throws: StoreError.self) { _ = try StoreLocation(parsing: "postgres://bot@db/gate?schema=a;drop") }
+        #expect(throws: StoreError.self) { _ = try StoreLocation(parsing: "mysql://bot@db/gate") }
         #expect(throws: StoreError.self) { _ = try StoreLocation(parsing: "") }
         #expect(StoreLocation.defaultURL(environment: ["STEPGATE_STORE": "sqlite:///x.db"]) == "sqlite:///x.db")
         #expect(StoreLocation.defaultURL(environment: ["HOME": "/home/u"]) == "sqlite:///home/u/.local/state/stepgate/stepgate.db")
     }
 }
 
+/// The store contract, on SQLite and on PostgreSQL alike.
 @Suite struct StoreRoundTripTests {
-    func store() throws -> (SQLiteStore, URL) {
-        let dir = try makeTempDir()
-        return (try SQLiteStore(url: dir.appendingPathComponent("s.db").path), dir)
-    }
 
-    @Test func executionsHistoryCheckpointsAndTaskResults() async throws {
-        let (store, dir) = try store()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    @Test(arguments: StoreKind.allCases) func executionsHistoryCheckpointsAndTaskResults(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         let trigger = try JSONParser.parse(#"{"trigger":"gerrit","change":{"number":42}}"#)
         try await store.createExecution(
             NewExecution(
@@ -125,9 +127,10 @@ import Testing
         #expect(try await store.executions(status: .running).isEmpty)
     }
 
-    @Test func approvalsAndComments() async throws {
-        let (store, dir) = try store()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    @Test(arguments: StoreKind.allCases) func approvalsAndComments(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         try await store.createExecution(NewExecution(id: "e", workflow: "w", input: .null, definition: "{}"))
         let deadline = Date().addingTimeInterval(3600)
         let a = try await store.openApproval(
@@ -155,9 +158,10 @@ import Testing
 
     /// Several distinct approvers, each counted once under any of their names; the owner and
     /// people outside the list never count; a rejection by an allowed person decides at once.
-    @Test func approvalsNeedingSeveralPeople() async throws {
-        let (store, dir) = try store()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    @Test(arguments: StoreKind.allCases) func approvalsNeedingSeveralPeople(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         try await store.createExecution(NewExecution(id: "e", workflow: "w", input: .null, definition: "{}"))
         let deadline = Date().addingTimeInterval(3600)
         _ = try await store.openApproval(
@@ -186,9 +190,10 @@ import Testing
         #expect(now.map(\.status) == [.rejected] && now.first?.decidedBy == "erin")
     }
 
-    @Test func cursors() async throws {
-        let (store, dir) = try store()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    @Test(arguments: StoreKind.allCases) func cursors(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
+        let store = made.store
         #expect(try await store.cursor(server: "review", project: "demo") == nil)
         try await store.setCursor(server: "review", project: "demo", cursor: "t1", updated: Date(timeIntervalSince1970: 10))
         try await store.setCursor(server: "review", project: "other", cursor: "x")
@@ -198,13 +203,12 @@ import Testing
         #expect(try await store.cursors().map(\.project) == ["demo", "other"])
     }
 
-    @Test func dedupeKeysExactlyOneWinnerUnderConcurrency() async throws {
-        let dir = try makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("s.db").path
+    @Test(arguments: StoreKind.allCases) func dedupeKeysExactlyOneWinnerUnderConcurrency(kind: StoreKind) async throws {
+        let made = try await TestStores.make(kind)
+        defer { made.remove() }
         // Two connections pools, as two bot processes would have.
-        let a = try SQLiteStore(url: path)
-        let b = try SQLiteStore(url: path)
+        let a = made.store
+        let b = try openStore(url: made.url)
         let keys = (0..<25).map { "review/demo/change-\($0)/ps-1/deploy" }
         for key in keys {
             async let first = a.claimDedupeKey(key, executionID: "A-\(key)")

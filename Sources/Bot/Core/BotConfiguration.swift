@@ -166,6 +166,9 @@ public struct BotConfiguration: Sendable {
     public var identity: IdentityConfiguration?
     /// Where the bot writes temporary checkouts (default: the system's temporary directory).
     public var workDirectory: String?
+    /// Seconds a replica's lease on a poll or an execution lasts without a heartbeat (`lease`, default 30s): how
+    /// long the work of a replica that died waits before another takes it over.
+    public var leaseTime: Double = 30
     /// Where the AWS resources of definitions run (the operator's map, winning over a workflow's).
     public var resources: ResourceMap = ResourceMap()
     /// How command tasks are isolated (top-level `sandbox`: `bubblewrap`, the default, or `none`).
@@ -302,14 +305,24 @@ private struct BotConfigurationParser {
     }
 
     mutating func parse(_ root: JSON) -> BotConfiguration? {
-        let top: Set<String> = ["store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox"]
+        let top: Set<String> = [
+            "store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox", "lease",
+        ]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
             return nil
         }
         let store = string(object, "store", []) ?? ""
         var configuration = BotConfiguration(store: store)
+        do throws(StoreError) { _ = try StoreLocation(parsing: store) } catch {
+            self.error(error.message, [.key("store")])
+        }
         configuration.workDirectory = string(object, "work-directory", [])
+        if object["lease"] != nil {
+            let lease = duration(object, "lease", [], default: .seconds(30))
+            configuration.leaseTime = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+            if configuration.leaseTime < 1 { error("'lease' must be at least 1s", [.key("lease")]) }
+        }
         if let resources = object["resources"], !resources.isNull {
             configuration.resources = ResourceMap.parse(resources, at: [.key("resources")], into: &diagnostics)
         }
@@ -444,10 +457,11 @@ private struct BotConfigurationParser {
 extension BotConfiguration {
     /// The sandbox the bot's command tasks run in, hiding every file of the bot's own: the store
     /// (and its audit head file), this configuration, the password, token and key files, the mirrors.
-    public func taskSandbox(auditHeadFile: String? = nil) -> Sandbox {
-        var paths: [String] = []
-        if let location = try? StoreLocation(parsing: store) { paths += [location.path, location.path + "-wal", location.path + "-shm"] }
-        if let auditHeadFile { paths.append(auditHeadFile) }
+    public func taskSandbox(storeFiles: [String] = []) -> Sandbox {
+        var paths = storeFiles
+        if case .sqlite(let path, let head)? = try? StoreLocation(parsing: store) {
+            paths += [path, path + "-wal", path + "-shm"] + (head.map { [$0] } ?? [])
+        }
         if let fileName { paths.append(fileName) }
         paths += gerrit.map(\.passwordFile)
         paths += phabricator.flatMap { [$0.tokenFile] + ($0.gitPasswordFile.map { [$0] } ?? []) }

@@ -48,11 +48,33 @@ extension BotEngine {
     }
 
     /// Posts one notice once: a post whose outcome is unknown (`posting`) is looked for on the server once it can no
-    /// longer land, and made again only when it is not there.
+    /// longer land, and made again only when it is not there. One task of one process posts a notice at a time: the
+    /// task holds it in this process, and the process holds the lease `notice:KEY` in the store, so that replicas
+    /// sharing the store never post it side by side; a notice another replica holds is left to it.
     func deliver(_ notice: BotNoticeRecord, platform: any ReviewPlatform, logger: Logger) async throws {
         guard Self.unposted(notice.state), let target = StoredTrigger.decodeTarget(notice.target) else { return }
         guard delivering.withLock({ $0.insert(notice.key).inserted }) else { return }
         defer { _ = delivering.withLock { $0.remove(notice.key) } }
+        let outcome = try await Leases.holding("notice:\(notice.key)", in: store, settings: leases) {
+            () async throws(StoreError) -> Result<Void, any Error> in
+            do {
+                try await self.post(notice, on: target, platform: platform, logger: logger)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let outcome else {
+            logger.debug("another replica is posting this notice", metadata: ["notice": "\(notice.key)"])
+            return
+        }
+        try outcome.get()
+    }
+
+    /// ``deliver(_:platform:logger:)`` once this process holds the notice.
+    private func post(_ notice: BotNoticeRecord, on target: ReviewTarget, platform: any ReviewPlatform, logger: Logger)
+        async throws
+    {
         let mark = "Notice: \(notice.key)"
         // Read again: another task may have posted it meanwhile.
         guard let current = try await store.botNotice(key: notice.key), Self.unposted(current.state) else { return }

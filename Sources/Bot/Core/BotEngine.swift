@@ -103,12 +103,17 @@ final class RunningExecutions: Sendable {
 /// Carries out the decisions of ``TriggerDecider`` and ``ReportDecider`` against the store, the mirrors and the
 /// review platforms.
 ///
-/// A trigger's life: the poll's snapshot → the decider's `.start` → ``SQLiteStore/claimBotExecution(_:)`` (dedupe
+/// A trigger's life: the poll's snapshot → the decider's `.start` → ``ExecutionStore/claimBotExecution(_:)`` (dedupe
 /// key and report row in one transaction) → the poll cursor advances only after every snapshot of the batch was
 /// handled → the execution runs (roles authorized by the server policy, the patch set fetched into the mirror,
 /// command tasks in a fresh checkout of its commit) → the report is posted once (`pending` → `posting` → `posted`,
 /// with a check on the server before a second attempt). Every step is recorded, so a restart resumes where the
 /// process died.
+///
+/// Several replicas may share one store (PostgreSQL): a server is polled by one replica at a time (the lease
+/// `poll:SERVER`), and an execution is run and reported by the replica holding its lease (`execution:ID`),
+/// renewed while it runs; a replica that dies stops renewing, and another takes the work over once the lease
+/// has expired.
 public final class BotEngine: Sendable {
     public struct Options: Sendable {
         /// How often a waiting `stepgate:approval` looks at the store.
@@ -123,7 +128,7 @@ public final class BotEngine: Sendable {
     }
 
     public let configuration: BotConfiguration
-    public let store: SQLiteStore
+    public let store: any ExecutionStore
     public let platforms: [any ReviewPlatform]
     public let options: Options
     let logger: Logger
@@ -137,7 +142,7 @@ public final class BotEngine: Sendable {
     private let handledAt = Mutex<[String: String]>([:])
 
     public init(
-        configuration: BotConfiguration, store: SQLiteStore, platforms: [any ReviewPlatform], options: Options = Options(),
+        configuration: BotConfiguration, store: any ExecutionStore, platforms: [any ReviewPlatform], options: Options = Options(),
         logger: Logger
     ) {
         self.configuration = configuration
@@ -156,6 +161,23 @@ public final class BotEngine: Sendable {
     public func poll(_ platform: any ReviewPlatform, summary: inout CycleSummary) async throws -> [String] {
         var logger = self.logger
         logger[metadataKey: "server"] = "\(platform.server)"
+        let lease = "poll:\(platform.server)"
+        guard try await store.acquireLease(lease, owner: leases.owner, ttl: leases.ttl).isHeld else {
+            logger.debug("another replica is polling this server")
+            summary.polledServers.append(platform.server)
+            return []
+        }
+        do {
+            let work = try await pollHoldingLease(platform, summary: &summary, logger: logger)
+            try? await store.releaseLease(lease, owner: leases.owner)
+            return work
+        } catch {
+            try? await store.releaseLease(lease, owner: leases.owner)
+            throw error
+        }
+    }
+
+    func pollHoldingLease(_ platform: any ReviewPlatform, summary: inout CycleSummary, logger: Logger) async throws -> [String] {
         let clock = ContinuousClock()
         let began = clock.now
         if !prepared.withLock({ $0.contains(platform.server) }) {
@@ -410,20 +432,42 @@ public final class BotEngine: Sendable {
 
     // MARK: - Running executions
 
-    /// Executions the store says must still run or be reported (after a restart, or a failed post).
+    /// Executions the store says must still run or be reported (after a restart, a failed post, or a replica
+    /// that died), and that no live process holds.
     public func unfinishedWork() async throws -> [String] {
-        try await store.botReports(states: [ReportState.pending.rawValue, ReportState.posting.rawValue])
-            .map(\.executionID).filter { !running.isRunning($0) }
+        var work: [String] = []
+        for record in try await store.botReports(states: [ReportState.pending.rawValue, ReportState.posting.rawValue])
+        where !running.isRunning(record.executionID) {
+            if try await Leases.isFree(LeaseSettings.execution(record.executionID), in: store, for: leases.owner) {
+                work.append(record.executionID)
+            }
+        }
+        return work
     }
 
-    /// Runs (or resumes) one execution and reports it. Never throws: problems are logged and recorded, and the
-    /// report stays pending for the next cycle.
+    /// How this process leases its work.
+    var leases: LeaseSettings { LeaseSettings(ttl: configuration.leaseTime) }
+
+    /// Runs (or resumes) one execution and reports it, holding its lease (nothing happens while another replica
+    /// holds it). Never throws: problems are logged and recorded, and the report stays pending for the next cycle.
     public func run(executionID id: String) async {
         let reviewKey = try? await store.botReport(executionID: id)?.reviewKey
         guard running.begin(id, reviewKey: reviewKey ?? nil) else { return }
         defer { running.end(id) }
-        var logger = self.logger
-        logger[metadataKey: "execution"] = "\(id)"
+        var executionLogger = self.logger
+        executionLogger[metadataKey: "execution"] = "\(id)"
+        let logger = executionLogger
+        do {
+            let ran = try await Leases.holding(LeaseSettings.execution(id), in: store, settings: leases) {
+                () async throws(StoreError) in await self.runAndReport(id, logger: logger)
+            }
+            if ran == nil { logger.debug("another replica holds this execution") }
+        } catch {
+            logger.error("execution step failed; will retry on the next cycle", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func runAndReport(_ id: String, logger: Logger) async {
         do {
             try await runOrResume(id, logger: logger)
             try await report(executionID: id, logger: logger)
@@ -501,8 +545,9 @@ public final class BotEngine: Sendable {
         var settings = WorkflowRuns.Settings(
             policy: configuration.roles, temporaryDirectory: configuration.workDirectory ?? options.temporaryDirectory,
             approvalPollInterval: options.approvalPollInterval)
+        settings.leases = leases
         settings.resources = configuration.resources
-        settings.sandbox = configuration.taskSandbox(auditHeadFile: store.auditHeadFile)
+        settings.sandbox = configuration.taskSandbox(storeFiles: store.privateFiles)
         settings.identity = identityIssuer
         return settings
     }
@@ -517,13 +562,20 @@ public final class BotEngine: Sendable {
         logger.info("execution ended", metadata: ["status": "\(outcome.result.status.rawValue)"])
     }
 
-    /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``).
+    /// Runs `body` unless and until the execution is cancelled (``cancel(executionID:target:reason:platform:logger:)``),
+    /// by this process or, with replicas sharing the store, by the one that polled the review (its report is then
+    /// `cancelled` in the store, looked at every second).
     func cancellable(_ id: String, _ body: @escaping @Sendable () async throws -> RunOutcome) async -> RunOutcome? {
         await withTaskGroup(of: RunOutcome?.self) { group in
             group.addTask { try? await body() }
-            group.addTask { [running] in
+            group.addTask { [running, store] in
+                var ticks = 0
                 while !Task.isCancelled && !running.isCancelled(id) {
                     try? await Task.sleep(for: .milliseconds(100))
+                    ticks += 1
+                    if ticks % 10 == 0, (try? await store.botReport(executionID: id))?.state == ReportState.cancelled.rawValue {
+                        break
+                    }
                 }
                 return nil
             }

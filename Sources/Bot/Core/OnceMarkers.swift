@@ -11,8 +11,8 @@ public protocol OnceMarkers: Sendable {
 
 /// Markers in the bot's store (the `dedupe_keys` table, keys prefixed `marker|`).
 public struct StoreMarkers: OnceMarkers {
-    public let store: SQLiteStore
-    public init(store: SQLiteStore) { self.store = store }
+    public let store: any ExecutionStore
+    public init(store: any ExecutionStore) { self.store = store }
     public func marker(_ key: String) async throws -> String? { try await store.dedupeKey("marker|" + key) }
     public func setMarker(_ key: String, _ value: String) async throws {
         try await store.setDedupeKey("marker|" + key, executionID: value)

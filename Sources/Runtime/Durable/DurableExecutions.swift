@@ -26,10 +26,10 @@ public struct ResumedExecution: Sendable {
 /// started with.
 ///
 /// Tasks run through ``StepgateResources`` (comment, approval) in front of the caller's executor,
-/// all behind a memoising executor. Not yet safe against two processes resuming the same
-/// execution at once (that needs leases, planned with PostgreSQL).
+/// all behind a memoising executor. Two processes never run one execution at once when they go
+/// through ``WorkflowRuns``, which holds the execution's lease (``Leases``) around this.
 public struct DurableExecutions: Sendable {
-    public let store: SQLiteStore
+    public let store: any ExecutionStore
     /// Applied to every audit entry (callers that know secret values pass their redactor).
     public var redact: (@Sendable (String) -> String)?
     /// How often a waiting approval polls the store.
@@ -40,7 +40,7 @@ public struct DurableExecutions: Sendable {
     /// The S3 buckets Distributed Map's ItemReader and ResultWriter use.
     public var objects: (any ObjectStore)?
 
-    public init(store: SQLiteStore, redact: (@Sendable (String) -> String)? = nil, approvalPollInterval: Double = 0.2) {
+    public init(store: any ExecutionStore, redact: (@Sendable (String) -> String)? = nil, approvalPollInterval: Double = 0.2) {
         self.store = store
         self.redact = redact
         self.approvalPollInterval = approvalPollInterval

@@ -6,7 +6,7 @@ import Store
 /// error is recorded, with its audit entry, and returned from the record when the execution is
 /// replayed after a crash.
 struct MemoisingTaskExecutor: TaskExecutor {
-    let store: SQLiteStore
+    let store: any ExecutionStore
     let executionID: String
     let inner: any TaskExecutor
     let observer: PersistingObserver

@@ -15,7 +15,7 @@ import Store
 /// execution "failing" of it) is not the execution's history, which stays at its last checkpoint,
 /// RUNNING, to be resumed.
 final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
-    let store: SQLiteStore
+    let store: any ExecutionStore
     let executionID: String
     private let lock = NSLock()
     private var buffer: [StoredEvent] = []
@@ -23,7 +23,7 @@ final class PersistingObserver: ExecutionObserver, @unchecked Sendable {
     private var tail: Task<Void, Never>?
     private var failure: StoreError?
 
-    init(store: SQLiteStore, executionID: String) {
+    init(store: any ExecutionStore, executionID: String) {
         self.store = store
         self.executionID = executionID
     }

@@ -25,7 +25,7 @@ public struct StepgateResources: TaskExecutor {
     /// An approver entry naming a review server's group (`group:Release-Managers`).
     public static let groupPrefix = "group:"
 
-    public let store: SQLiteStore
+    public let store: any ExecutionStore
     public let inner: any TaskExecutor
     public let clock: any ExecutionClock
     /// How often a waiting approval looks at the store (seconds, on `clock`).
@@ -35,7 +35,7 @@ public struct StepgateResources: TaskExecutor {
     /// Applied to what is stored for later delivery (interim comments).
     public var redact: (@Sendable (String) -> String)?
 
-    public init(store: SQLiteStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
+    public init(store: any ExecutionStore, inner: any TaskExecutor, clock: any ExecutionClock, pollInterval: Double = 0.2) {
         self.store = store
         self.inner = inner
         self.clock = clock

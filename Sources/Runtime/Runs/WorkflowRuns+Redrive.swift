@@ -34,35 +34,37 @@ extension WorkflowRuns {
             throw StoreError(.notFound, "\(store.path): no execution \(id)")
         }
         let plan = try Self.redrivable(record, at: clock.now(), events: try await store.events(executionID: id).count)
-        let audit = AuditLog(store: store)
-        func entry(_ result: String, _ what: String) -> AuditEntry {
+        let entry: @Sendable (String, String) -> AuditEntry = { result, what in
             AuditEntry(
                 actor: actor, repository: record.repository ?? "", revision: record.revision ?? "", action: "execution.redrive",
                 target: "execution \(id)\(what)", result: result)
         }
         if case .failure(let refusal) = authorize(plan) {
-            try await audit.append(entry("refused: \(refusal.error)", ""))
+            try await AuditLog(store: store).append(entry("refused: \(refusal.error)", ""))
             let result = ExecutionResult(status: .failed, output: nil, error: refusal.error, cause: refusal.cause)
             return RunOutcome(id: id, workflow: record.workflow, result: result, refused: true)
         }
-        let machine = plan.definition.machine
-        let point =
-            try await store.redrivePoint(executionID: id)
-            ?? Checkpoint(stateName: machine.startAt, input: record.input, variables: [:], eventCount: 0, transitions: 0)
-        let now = clock.now()
-        let count = try await store.beginRedrive(
-            executionID: id, from: [.failed, .timedOut, .aborted], point: point,
-            event: { seq, count in
-                var json = HistoryEvent(id: seq, timestamp: now, type: .executionRedriven).json.objectValue ?? JSONObject()
-                json["executionRedrivenEventDetails"] = .object(JSONObject([("redriveCount", .int(count))]))
-                return StoredEvent(seq: seq, type: HistoryEventType.executionRedriven.rawValue, json: .object(json))
-            },
-            audit: entry("redriven", " from state \(point.stateName ?? machine.startAt)"))
-        let outcome = try await resume(id: id, clock: clock)
-        if !outcome.stopped {
-            try await store.reopenBotReport(executionID: id, detail: "redriven (\(count))")
+        let startAt = plan.definition.machine.startAt
+        // Under the execution's lease from the redrive on: no other process resumes it between the two.
+        return try await leased(id, store: store) { () async throws(StoreError) -> RunOutcome in
+            let point =
+                try await store.redrivePoint(executionID: id)
+                ?? Checkpoint(stateName: startAt, input: record.input, variables: [:], eventCount: 0, transitions: 0)
+            let now = clock.now()
+            let count = try await store.beginRedrive(
+                executionID: id, from: [.failed, .timedOut, .aborted], point: point,
+                event: { seq, count in
+                    var json = HistoryEvent(id: seq, timestamp: now, type: .executionRedriven).json.objectValue ?? JSONObject()
+                    json["executionRedrivenEventDetails"] = .object(JSONObject([("redriveCount", .int(count))]))
+                    return StoredEvent(seq: seq, type: HistoryEventType.executionRedriven.rawValue, json: .object(json))
+                },
+                audit: entry("redriven", " from state \(point.stateName ?? startAt)"))
+            let outcome = try await resume(id: id, clock: clock)
+            if !outcome.stopped {
+                try await store.reopenBotReport(executionID: id, detail: "redriven (\(count))")
+            }
+            return outcome
         }
-        return outcome
     }
 
     /// The plan an ended execution is redriven with, or why it cannot be.

@@ -19,6 +19,9 @@ public import Store
 ///    as a failed execution, so that it is reported like any other.
 /// 4. ``resume(id:deadline:)`` rebuilds a run from the plan stored with it (roles granted anew
 ///    from the current policy; secrets are never stored).
+///
+/// A durable execution runs under its lease (``LeaseSettings``): while one process runs it, no other
+/// resumes it; after that process dies, the lease expires and any process may resume it.
 public struct WorkflowRuns: Sendable {
     public struct Settings: Sendable {
         /// The server policy: which roles may be used where, with which secrets.
@@ -35,6 +38,8 @@ public struct WorkflowRuns: Sendable {
         public var environment: [String: String]?
         /// The operator's resource map (bot.yaml or the hook configuration), winning over a workflow's.
         public var resources: ResourceMap = ResourceMap()
+        /// Who this process is when it leases an execution, and for how long a lease lasts without a heartbeat.
+        public var leases = LeaseSettings()
         /// How command tasks are isolated (a bubblewrap sandbox unless the operator said `none`),
         /// and which of the server's files they must never see.
         public var sandbox: Sandbox = .bubblewrap
@@ -54,10 +59,10 @@ public struct WorkflowRuns: Sendable {
     }
 
     /// Where executions are kept; nil runs them in memory (`stepgate run`).
-    public let store: SQLiteStore?
+    public let store: (any ExecutionStore)?
     public var settings: Settings
 
-    public init(store: SQLiteStore?, settings: Settings = Settings()) {
+    public init(store: (any ExecutionStore)?, settings: Settings = Settings()) {
         self.store = store
         self.settings = settings
     }
@@ -218,12 +223,14 @@ public struct WorkflowRuns: Sendable {
                 notes: notes, outOfTime: late)
         }
         let durable = durableExecutions(store: store, plan: plan, redactor: redactor)
-        let (result, late) = try await runDurably(id: request.id, deadline: deadline, clock: clock, store: store) {
-            () async throws(StoreError) -> ExecutionResult in
-            try await durable.start(
-                id: request.id, definitionText: plan.definition.text, machine: plan.definition.machine, workflow: request.workflow,
-                input: plan.input, trigger: request.event, repository: request.repositoryName, revision: plan.context.revision,
-                plan: stored(plan), tasks: tasks, clock: clock)
+        let (result, late) = try await leased(request.id, store: store) { () async throws(StoreError) in
+            try await runDurably(id: request.id, deadline: deadline, clock: clock, store: store) {
+                () async throws(StoreError) -> ExecutionResult in
+                try await durable.start(
+                    id: request.id, definitionText: plan.definition.text, machine: plan.definition.machine,
+                    workflow: request.workflow, input: plan.input, trigger: request.event, repository: request.repositoryName,
+                    revision: plan.context.revision, plan: stored(plan), tasks: tasks, clock: clock)
+            }
         }
         return RunOutcome(
             id: request.id, workflow: request.workflow, result: Self.redact(result, redactor), notes: notes, outOfTime: late,
@@ -255,11 +262,21 @@ public struct WorkflowRuns: Sendable {
 
     /// Resumes one RUNNING execution from its last checkpoint, rebuilt from its stored plan
     /// (executions stored without a plan run their commands in `fallbackDirectory`, granted no role).
+    /// - Throws: `.conflict` when another process holds the execution's lease (it runs it right now).
     public func resume(
         id: String, deadline: ContinuousClock.Instant? = nil, clock: any ExecutionClock = SystemClock(),
         fallbackDirectory: String = FileManager.default.currentDirectoryPath
     ) async throws(StoreError) -> RunOutcome {
         guard let store else { throw StoreError(.badLocation, "resuming needs a store") }
+        return try await leased(id, store: store) { () async throws(StoreError) in
+            try await resumeLeased(id: id, store: store, deadline: deadline, clock: clock, fallbackDirectory: fallbackDirectory)
+        }
+    }
+
+    func resumeLeased(
+        id: String, store: any ExecutionStore, deadline: ContinuousClock.Instant?, clock: any ExecutionClock,
+        fallbackDirectory: String
+    ) async throws(StoreError) -> RunOutcome {
         guard let record = try await store.execution(id: id) else {
             throw StoreError(.notFound, "\(store.path): no execution \(id)")
         }
@@ -307,20 +324,26 @@ public struct WorkflowRuns: Sendable {
             stopped: !late && Task.isCancelled)
     }
 
-    /// Resumes every RUNNING execution of the store concurrently and waits for all of them.
+    /// Resumes every RUNNING execution of the store that no other process runs (whose lease is free or
+    /// expired) concurrently, and waits for all of them.
     public func resumeIncomplete(clock: any ExecutionClock = SystemClock()) async throws(StoreError) -> [RunOutcome] {
         guard let store else { throw StoreError(.badLocation, "resuming needs a store") }
-        let running = try await store.executions(status: .running)
-        let outcomes = await withTaskGroup(of: Result<RunOutcome, StoreError>.self) { group in
-            for record in running {
+        var free: [ExecutionRecord] = []
+        for record in try await store.executions(status: .running)
+        where try await Leases.isFree(LeaseSettings.execution(record.id), in: store, for: settings.leases.owner) {
+            free.append(record)
+        }
+        let outcomes = await withTaskGroup(of: Result<RunOutcome, StoreError>?.self) { group in
+            for record in free {
                 group.addTask {
                     do throws(StoreError) { return .success(try await resume(id: record.id, clock: clock)) } catch {
-                        return .failure(error)
+                        // Taken by another process meanwhile, or ended there: not this process's to resume.
+                        return error.code == .conflict ? nil : .failure(error)
                     }
                 }
             }
             var all: [Result<RunOutcome, StoreError>] = []
-            for await o in group { all.append(o) }
+            for await o in group { if let o { all.append(o) } }
             return all
         }
         var resumed: [RunOutcome] = []
@@ -391,7 +414,7 @@ public struct WorkflowRuns: Sendable {
         return (local, Redactor(secrets: grants.allSecretValues))
     }
 
-    func durableExecutions(store: SQLiteStore, plan: RunPlan, redactor: Redactor) -> DurableExecutions {
+    func durableExecutions(store: any ExecutionStore, plan: RunPlan, redactor: Redactor) -> DurableExecutions {
         let redact: (@Sendable (String) -> String)? = redactor.isEmpty ? nil : { @Sendable (text: String) -> String in redactor.redact(text) }
         var durable = DurableExecutions(store: store, redact: redact, approvalPollInterval: settings.approvalPollInterval)
         durable.owner = plan.context.owner
@@ -447,10 +470,24 @@ public struct WorkflowRuns: Sendable {
         return RunOutcome(id: record.id, workflow: record.workflow, result: result, refused: true)
     }
 
+    /// Runs `body` holding the lease of execution `id`.
+    /// - Throws: `.conflict`, naming the holder, when another process holds it.
+    func leased<T: Sendable>(_ id: String, store: any ExecutionStore, _ body: @escaping @Sendable () async throws(StoreError) -> T)
+        async throws(StoreError) -> T
+    {
+        let name = LeaseSettings.execution(id)
+        if let value = try await Leases.holding(name, in: store, settings: settings.leases, body) { return value }
+        let holder = try? await store.lease(name)
+        let until = holder.map { " until \(ISO8601.format($0.expires))" } ?? ""
+        throw StoreError(
+            .conflict,
+            "execution \(id) is being run by \(holder?.owner ?? "another process") (its lease runs\(until)); it can be resumed once that lease expires")
+    }
+
     /// Runs a durable execution under `deadline`; when the deadline passes first, the execution is
     /// recorded as timed out before its tasks are stopped.
     func runDurably(
-        id: String, deadline: ContinuousClock.Instant?, clock: any ExecutionClock, store: SQLiteStore,
+        id: String, deadline: ContinuousClock.Instant?, clock: any ExecutionClock, store: any ExecutionStore,
         _ body: @escaping @Sendable () async throws(StoreError) -> ExecutionResult
     ) async throws(StoreError) -> (ExecutionResult, Bool) {
         let (outcome, late) = await Self.race(deadline: deadline, onDeadline: {
