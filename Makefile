@@ -45,6 +45,7 @@ bench: release
 	python3 scripts/bench.py
 	python3 scripts/bench_bot.py --binary $(RELEASE_BIN)
 	scripts/with-test-servers.sh python3 scripts/bench_replicas.py --binary $(RELEASE_BIN)
+	scripts/with-test-servers.sh python3 scripts/bench_aws.py
 
 # The bot's end-to-end scenarios against a running Phorge (not part of `make test`: CI has none). See bot/phorge.md.
 #   make phorge-check PHORGE_URL=http://127.0.0.1:8081 PHORGE_ADMIN_TOKEN=api-... PHORGE_AUTHOR_TOKEN=api-... \

@@ -94,7 +94,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage", "Runtime", "Store"]),
+        .executableTarget(
+            name: "stepgate-bench",
+            dependencies: ["StatesLanguage", "Runtime", "Store", "AWS", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "GitTests", dependencies: ["Git"], exclude: ["Support"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
