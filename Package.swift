@@ -68,9 +68,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
         // AWS over HTTP: Signature V4 (swift-crypto) and the Step Functions API on AsyncHTTPClient.
+        // The AWS Step Functions engine (`engine: aws`) behind the Runtime's RemoteEngine seam, and its activity worker.
         .target(
             name: "AWS",
             dependencies: [
+                "Runtime", "Store", "StatesLanguage", "Config", "YAMLLoader",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
@@ -78,7 +80,7 @@ let package = Package(
         .target(
             name: "Bot",
             dependencies: [
-                "ReviewClients", "Runtime", "Store", "Config", "StatesLanguage", "YAMLLoader",
+                "ReviewClients", "Runtime", "Store", "Config", "StatesLanguage", "YAMLLoader", "AWS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,14 +94,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "stepgate-bench", dependencies: ["StatesLanguage", "Runtime", "Store"]),
+        .executableTarget(
+            name: "stepgate-bench",
+            dependencies: ["StatesLanguage", "Runtime", "Store", "AWS", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "StatesLanguageTests", dependencies: ["StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "GitTests", dependencies: ["Git"], exclude: ["Support"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "StatesLanguage", "YAMLLoader"]),
         .testTarget(name: "CLITests", dependencies: ["StatesLanguage"]),
         // Stores for tests: a fresh SQLite file or a fresh schema of the loopback PostgreSQL (make test starts it).
         .target(name: "StoreTestSupport", dependencies: ["Store"], path: "Tests/Support/StoreTestSupport"),
-        .testTarget(name: "AWSTests", dependencies: ["AWS"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "Runtime", "Store", "StatesLanguage", "Config", "StoreTestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "StatesLanguage", "StoreTestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "StatesLanguage", "Config", "Git", "StoreTestSupport"]),
         .testTarget(name: "HooksTests", dependencies: ["Hooks", "Git", "Config", "StatesLanguage"]),

@@ -5,7 +5,8 @@
 #
 # The command sees STEPGATE_TEST_POSTGRES (postgres://USER:PASSWORD@127.0.0.1:PORT/stepgate) and
 # STEPGATE_TEST_AWS_ENDPOINT (http://127.0.0.1:PORT). PostgreSQL runs from a temporary data directory, as the
-# `postgres` system user when this runs as root (the server refuses root); moto runs as `moto_server`.
+# `postgres` system user when this runs as root (the server refuses root); moto runs through scripts/moto_server.py
+# (moto's server with its Step Functions gaps filled: repeated executions, versions and aliases, activities).
 # Missing packages are installed when root (Debian's postgresql, PyPI's moto[server]); a server that does not
 # start is one line on stderr and exit status 2, never a silent skip.
 set -euo pipefail
@@ -68,7 +69,7 @@ PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U stepga
 
 # --- moto (AWS APIs) --------------------------------------------------------------------------------
 MOTO_PORT=$(free_port)
-python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+python3 "$(dirname "$0")/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
 for _ in $(seq 1 150); do
   if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null; then

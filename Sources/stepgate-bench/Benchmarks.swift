@@ -11,7 +11,7 @@ enum Benchmarks {
     static func main() async {
         let args = CommandLine.arguments.dropFirst()
         guard let mode = args.first, let n = args.dropFirst().first.flatMap({ Int($0) }) else {
-            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate|durable|spawn N, command N [bubblewrap|none]\n".utf8))
+            FileHandle.standardError.write(Data("usage: stepgate-bench loop|map|validate|durable|spawn|aws N, command N [bubblewrap|none]\n".utf8))
             exit(2)
         }
         let result: JSONObject
@@ -21,6 +21,7 @@ enum Benchmarks {
         case "validate": result = validate(states: n)
         case "durable": result = await durable(executions: n)
         case "spawn": result = spawn(times: n)
+        case "aws": result = await AWSBenchmark.run(times: n)
         case "command":
             let sandbox = args.dropFirst(2).first.flatMap(Sandbox.Mode.init(rawValue:)) ?? .bubblewrap
             result = await command(times: n, sandbox: Sandbox(mode: sandbox))

@@ -1,4 +1,5 @@
 public import Foundation
+public import AWS
 public import Config
 public import Runtime
 public import StatesLanguage
@@ -175,6 +176,10 @@ public struct BotConfiguration: Sendable {
     public var sandbox: Sandbox.Mode = .bubblewrap
     /// The file this configuration was read from (hidden from tasks with the other server files).
     public var fileName: String?
+    /// Which engine runs which workflow (top-level `engine`, and `engine` under a repository).
+    public var engines = EngineSelection()
+    /// Where `engine: aws` workflows run (the `aws` section).
+    public var aws: AWSEngineSettings?
 
     public init(
         store: String, gerrit: [GerritServerConfiguration] = [], phabricator: [PhabricatorServerConfiguration] = [],
@@ -231,6 +236,9 @@ public struct BotConfiguration: Sendable {
         configuration.roles = roles
         configuration.fileName = fileName
         do { configuration.sandbox = try Sandbox.mode(in: document) } catch {
+            throw BotConfigurationError(fileName: fileName, diagnostics: error.diagnostics)
+        }
+        do { (configuration.engines, configuration.aws) = try EngineSelection.withAWS(document) } catch {
             throw BotConfigurationError(fileName: fileName, diagnostics: error.diagnostics)
         }
         return configuration
@@ -307,6 +315,7 @@ private struct BotConfigurationParser {
     mutating func parse(_ root: JSON) -> BotConfiguration? {
         let top: Set<String> = [
             "store", "gerrit", "phabricator", "repositories", "roles", "identity", "work-directory", "resources", "sandbox", "lease",
+            "engine", "aws",
         ]
         guard let object = object(root, [], allowed: top, required: ["store"]) else {
             if root.objectValue == nil { return nil }
@@ -424,7 +433,7 @@ private struct BotConfigurationParser {
                 let path: [PathComponent] = [.key("repositories"), .key(key)]
                 guard
                     let o = self.object(
-                        repos[key], path, allowed: ["path", "gerrit-project", "phabricator-repository", "branch", "clone-url"],
+                        repos[key], path, allowed: ["path", "gerrit-project", "phabricator-repository", "branch", "clone-url", "engine"],
                         required: ["path"])
                 else { continue }
                 let mirror = MirrorConfiguration(
@@ -466,6 +475,7 @@ extension BotConfiguration {
         paths += gerrit.map(\.passwordFile)
         paths += phabricator.flatMap { [$0.tokenFile] + ($0.gitPasswordFile.map { [$0] } ?? []) }
         if let identity { paths.append(identity.keys) }
+        if let file = aws?.credentialsFile { paths.append(file) }
         paths += repositories.values.map(\.path)
         return Sandbox(mode: sandbox).protecting(paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
     }

@@ -136,6 +136,8 @@ public final class BotEngine: Sendable {
     let running = RunningExecutions()
     /// Notices being posted by a task of this process (never two posts of one at once).
     let delivering = Mutex<Set<String>>([])
+    /// The engine of `engine: aws` workflows (bot.yaml's `aws`), nil when none is configured.
+    let remote: (any RemoteEngine)?
     private let prepared = Mutex<Set<String>>([])
     /// The `updated` of each review when it was last handled without error: an overlap re-read of an unchanged
     /// review is skipped (its decision could not differ) unless one of its executions is running here.
@@ -150,6 +152,7 @@ public final class BotEngine: Sendable {
         self.platforms = platforms
         self.options = options
         self.logger = logger
+        remote = Self.remoteEngine(configuration, logger: logger)
     }
 
     func platform(named server: String) -> (any ReviewPlatform)? { platforms.first { $0.server == server } }
@@ -549,6 +552,8 @@ public final class BotEngine: Sendable {
         settings.resources = configuration.resources
         settings.sandbox = configuration.taskSandbox(storeFiles: store.privateFiles)
         settings.identity = identityIssuer
+        settings.engines = configuration.engines
+        settings.remote = remote
         return settings
     }
 
@@ -666,14 +671,19 @@ public final class BotEngine: Sendable {
             if event.type.hasSuffix("StateEntered") {
                 lastEntered = event.json["stateEnteredEventDetails"]?["name"]?.stringValue
             }
-            if event.type == "TaskSucceeded", let text = event.json["taskSucceededEventDetails"]?["output"]?.stringValue {
-                findings += ReviewFinding.collect(from: try? JSONParser.parse(text))
+            for (type, key) in [("TaskSucceeded", "taskSucceededEventDetails"), ("ActivitySucceeded", "activitySucceededEventDetails")]
+            where event.type == type {
+                if let text = event.json[key]?["output"]?.stringValue { findings += ReviewFinding.collect(from: try? JSONParser.parse(text)) }
             }
+            // Local tasks name their state; AWS's activity events do not, so theirs is the state last entered.
             for (type, key) in [("TaskSucceeded", "taskSucceededEventDetails"), ("TaskFailed", "taskFailedEventDetails"),
-                ("TaskTimedOut", "taskTimedOutEventDetails")] where event.type == type {
-                guard let details = event.json[key], let name = details["name"]?.stringValue else { continue }
+                ("TaskTimedOut", "taskTimedOutEventDetails"), ("ActivitySucceeded", "activitySucceededEventDetails"),
+                ("ActivityFailed", "activityFailedEventDetails"), ("ActivityTimedOut", "activityTimedOutEventDetails")]
+            where event.type == type {
+                guard let details = event.json[key], let name = details["name"]?.stringValue ?? (type.hasPrefix("Activity") ? lastEntered : nil)
+                else { continue }
                 let outcome = TaskOutcome(
-                    state: name, succeeded: type == "TaskSucceeded", error: details["error"]?.stringValue,
+                    state: name, succeeded: type.hasSuffix("Succeeded"), error: details["error"]?.stringValue,
                     cause: details["cause"]?.stringValue)
                 if let i = tasks.firstIndex(where: { $0.state == name }) { tasks[i] = outcome } else { tasks.append(outcome) }
             }

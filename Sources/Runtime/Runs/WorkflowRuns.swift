@@ -43,6 +43,10 @@ public struct WorkflowRuns: Sendable {
         /// How command tasks are isolated (a bubblewrap sandbox unless the operator said `none`),
         /// and which of the server's files they must never see.
         public var sandbox: Sandbox = .bubblewrap
+        /// Which engine runs which workflow (`engine` in bot.yaml or the hook configuration).
+        public var engines = EngineSelection()
+        /// The engine behind `engine: aws` (AWS Step Functions); nil when the operator configured none.
+        public var remote: (any RemoteEngine)?
 
         public init(
             policy: RolePolicy = .empty, identity: IdentityTokenIssuer? = nil,
@@ -222,6 +226,18 @@ public struct WorkflowRuns: Sendable {
                 id: request.id, workflow: request.workflow, result: Self.redact(result ?? Self.outOfTime(deadline), redactor),
                 notes: notes, outOfTime: late)
         }
+        if engine(for: plan) != .local {
+            guard let remote = settings.remote else {
+                let refusal = RunRefusal(
+                    "stepgate.EngineUnavailable",
+                    "workflow \(request.workflow) runs on engine \(engine(for: plan).rawValue), which this server's configuration does not set up")
+                return try await refuse(request, refusal, definition: plan.definition, clock: clock)
+            }
+            let (result, late) = try await startRemote(
+                plan, remote: remote, store: store, tasks: tasks, redactor: redactor, deadline: deadline, clock: clock)
+            return RunOutcome(
+                id: request.id, workflow: request.workflow, result: Self.redact(result, redactor), notes: notes, outOfTime: late)
+        }
         let durable = durableExecutions(store: store, plan: plan, redactor: redactor)
         let (result, late) = try await leased(request.id, store: store) { () async throws(StoreError) in
             try await runDurably(id: request.id, deadline: deadline, clock: clock, store: store) {
@@ -314,6 +330,15 @@ public struct WorkflowRuns: Sendable {
         case .success(let g): grants = g
         }
         let (tasks, redactor) = executor(for: plan, grants: grants)
+        if let engine = record.plan?["engine"]?.stringValue, engine != EngineKind.local.rawValue {
+            guard let remote = settings.remote else {
+                throw StoreError(.conflict, "execution \(id) runs on engine \(engine), which this server's configuration does not set up")
+            }
+            let (result, late) = try await resumeRemote(
+                record, plan: plan, remote: remote, store: store, tasks: tasks, redactor: redactor, deadline: deadline, clock: clock)
+            return RunOutcome(
+                id: id, workflow: record.workflow, result: Self.redact(result, redactor), notes: notes(for: plan), outOfTime: late)
+        }
         let durable = durableExecutions(store: store, plan: plan, redactor: redactor)
         let (result, late) = try await runDurably(id: id, deadline: deadline, clock: clock, store: store) {
             () async throws(StoreError) -> ExecutionResult in
@@ -380,6 +405,7 @@ public struct WorkflowRuns: Sendable {
     func stored(_ plan: RunPlan) -> JSON {
         var o = plan.stored.objectValue ?? JSONObject()
         o["sandbox"] = .string(settings.sandbox.mode.rawValue)
+        if engine(for: plan) != .local { o["engine"] = .string(engine(for: plan).rawValue) }
         return .object(o)
     }
 

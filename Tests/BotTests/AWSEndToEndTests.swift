@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ReviewFakes
+import Testing
+
+/// The bot with `engine: aws` against the Gerrit fake and moto's Step Functions server on loopback
+/// (`STEPGATE_TEST_AWS_ENDPOINT`, started by `make test` through scripts/with-test-servers.sh): the workflow runs as
+/// an AWS execution, its `stepgate:command` task is served as an activity by the bot, and the outcome is reported
+/// on the review.
+@Suite(.serialized) struct AWSEndToEndTests {
+    /// moto's endpoint, emptied and told to execute state machines; nil (and the test failed) when not running.
+    static func motoEndpoint() async throws -> String? {
+        guard let endpoint = ProcessInfo.processInfo.environment["STEPGATE_TEST_AWS_ENDPOINT"] else {
+            Issue.record("STEPGATE_TEST_AWS_ENDPOINT is not set: run the tests through 'make test' or 'scripts/with-test-servers.sh swift test'")
+            return nil
+        }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = http.shutdown() }
+        var reset = HTTPClientRequest(url: endpoint + "/moto-api/reset")
+        reset.method = .POST
+        _ = try await http.execute(reset, timeout: .seconds(10))
+        var config = HTTPClientRequest(url: endpoint + "/moto-api/config")
+        config.method = .POST
+        config.headers.add(name: "Content-Type", value: "application/json")
+        config.body = .bytes(ByteBuffer(string: #"{"stepfunctions": {"execute_state_machine": true}}"#))
+        _ = try await http.execute(config, timeout: .seconds(10))
+        return endpoint
+    }
+
+    /// bot.yaml's `engine` and `aws` sections for moto, with a credentials file in `dir`.
+    static func awsSection(endpoint: String, dir: URL) throws -> String {
+        let credentials = dir.appendingPathComponent("aws-credentials")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "[default]\naws_access_key_id = AKIDSTEPGATE\naws_secret_access_key = moto-secret-never-logged\n"
+            .write(to: credentials, atomically: true, encoding: .utf8)
+        return """
+            engine: aws
+            aws:
+              region: us-east-1
+              role-arn: arn:aws:iam::123456789012:role/stepgate-states
+              endpoint: \(endpoint)
+              name-prefix: sg\(UUID().uuidString.prefix(6).lowercased())
+              credentials-file: \(credentials.path)
+              poll-interval: 100ms
+              workers: 2
+            """
+    }
+
+    /// Runs the stepgate binary; returns its stdout.
+    static func stepgate(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test func aVoteRunsTheWorkflowOnAWSWithTheCommandServedAsAnActivityAndReportsOnce() async throws {
+        guard let endpoint = try await Self.motoEndpoint() else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-aws-\(UUID().uuidString)")
+        let world = try await EndToEndTests.World.make(roles: try Self.awsSection(endpoint: endpoint, dir: dir))
+        defer {
+            world.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        var (status, log) = try world.runOnce(timeout: 60)
+        #expect(status == 0, "\(log)")
+        #expect(!log.contains("moto-secret-never-logged"))
+
+        // Reported like a local run: the summary, the vote and the command's finding at its line.
+        let reviews = try await world.reviews()
+        #expect(reviews.count == 1, "\(log)")
+        let input = try #require(reviews.first?["input"] as? [String: Any])
+        #expect((input["labels"] as? [String: Any])?["Verified"] as? Int == 1, "\(input)")
+        #expect((input["message"] as? String)?.contains("workflow check succeeded") == true, "\(input)")
+        let comments = try #require((input["comments"] as? [String: Any])?["src/a.txt"] as? [[String: Any]], "\(input)")
+        #expect(comments.first?["line"] as? Int == 2 && (comments.first?["message"] as? String)?.contains("no tabs") == true)
+
+        // Recorded in stepgate's store with AWS's own history: the task went through an activity on AWS.
+        let store = "sqlite://\(world.dir.path)/stepgate.db"
+        let list = try JSONSerialization.jsonObject(with: Data(try Self.stepgate(["executions", "list", "--store", store, "--format", "json"]).utf8))
+        let executions = try #require((list as? [[String: Any]]) ?? ((list as? [String: Any])?["executions"] as? [[String: Any]]), "\(list)")
+        #expect(executions.count == 1 && executions.first?["status"] as? String == "SUCCEEDED", "\(executions)")
+        let id = try #require(executions.first?["id"] as? String)
+        let shown = try Self.stepgate(["executions", "show", id, "--store", store, "--format", "json"])
+        for type in ["ExecutionStarted", "TaskStateEntered", "ActivityScheduled", "ActivityStarted", "ActivitySucceeded", "ExecutionSucceeded"] {
+            #expect(shown.contains("\"\(type)\""), "\(type) missing from \(shown)")
+        }
+        #expect(shown.contains(":activity:"), "\(shown)")
+
+        // Polling again starts nothing: one trigger, one AWS execution, one review.
+        (status, log) = try world.runOnce(timeout: 60)
+        #expect(status == 0, "\(log)")
+        #expect(try await world.reviews().count == 1, "\(log)")
+        let again = try Self.stepgate(["executions", "list", "--store", store, "--format", "json"])
+        #expect(again.components(separatedBy: "\"id\"").count == 2, "\(again)")
+    }
+}
