@@ -3,52 +3,26 @@ import Foundation
 import Runtime
 import StatesLanguage
 import Store
+import Synchronization
 
 /// The activity worker: serves the tasks AWS hands out for stepgate's activities.
 extension StepFunctionsEngine {
-    /// What one long poll brought.
-    enum Poll: Sendable {
-        case stopped
-        case nothing
-        case failed
-        case task(token: String, input: String)
-    }
 
-    /// Polls `activity` until `stop` fires, running each task received to its end (a task in hand is finished even
-    /// after `stop`).
-    func serve(activity: String, worker: Int, run: RemoteRun, until stop: StopSignal) async {
+    /// Polls `activity` for as long as the process lives, running each task received to its end.
+    func serve(activity: String, worker: Int) async {
         let name = "stepgate-\(ProcessInfo.processInfo.processIdentifier)-\(worker)"
-        while !stop.isFired && !Task.isCancelled {
-            switch await poll(activity, workerName: name, until: stop) {
-            case .stopped: return
-            case .nothing: continue
-            case .failed: try? await Task.sleep(for: .milliseconds(500))
-            case .task(let token, let input): await handle(token: token, input: input, run: run)
-            }
-        }
-    }
-
-    /// One `GetActivityTask`, given up when `stop` fires first (unless a task arrived meanwhile).
-    func poll(_ activity: String, workerName: String, until stop: StopSignal) async -> Poll {
-        await withTaskGroup(of: Poll.self) { group in
-            group.addTask {
-                do {
-                    guard let task = try await self.client.activityTask(activityArn: activity, workerName: workerName) else { return .nothing }
-                    return .task(token: task.token, input: task.input)
-                } catch {
-                    return Task.isCancelled ? .stopped : .failed
+        var failures = 0
+        while true {
+            do {
+                if let task = try await client.activityTask(activityArn: activity, workerName: name) {
+                    failures = 0
+                    guard let run = runs.withLock({ $0.latest }) else { continue }
+                    await handle(token: task.token, input: task.input, run: run)
                 }
+            } catch {
+                failures += 1
+                try? await Task.sleep(for: .milliseconds(min(30_000, 500 << min(failures, 6))))
             }
-            group.addTask {
-                await stop.wait()
-                return .stopped
-            }
-            let first = await group.next() ?? .stopped
-            group.cancelAll()
-            var arrived: Poll?
-            for await other in group { if case .task = other { arrived = other } }
-            if case .stopped = first, let arrived { return arrived }
-            return first
         }
     }
 
@@ -68,8 +42,8 @@ extension StepFunctionsEngine {
             return
         }
         let executor: any TaskExecutor
-        if id == run.id {
-            executor = run.tasks
+        if let following = runs.withLock({ $0.active[id] }) {
+            executor = following.tasks
         } else {
             switch await run.executorOf(id) {
             case .success(let e): executor = e

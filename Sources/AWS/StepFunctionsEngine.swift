@@ -15,13 +15,16 @@ import YAMLLoader
 /// at that version → the execution starts on the alias under ``StepFunctionsNames/idempotent(_:maxLength:)`` of the
 /// trigger's dedupe key (the bot's; else the execution id), so a restart finds the execution it started instead
 /// of starting another → it is followed through `DescribeExecution` and `GetExecutionHistory`, every event
-/// recorded in the store as it appears, and its ending written like a local execution's. While it runs, this
-/// process polls the activities its definition uses (`workers` pollers each) and runs every task it receives
-/// through the task executor of the task's execution: the same roles, sandbox and redaction as a local run.
+/// recorded in the store as it appears, and its ending written like a local execution's. From its first run on,
+/// this process polls the activities its definitions use (`workers` pollers each, for as long as it lives) and runs
+/// every task it receives through the task executor of the task's execution: the same roles, sandbox and redaction
+/// as a local run.
 public final class StepFunctionsEngine: RemoteEngine {
     public let client: StepFunctionsClient
     public let settings: AWSEngineSettings
     let known = Mutex<[String: String]>([:])
+    let runs = Mutex(Runs())
+    let pollers = Mutex<Set<String>>([])
 
     /// - Throws: ``AWSError`` when no credentials are found.
     public init(settings: AWSEngineSettings, httpClient: HTTPClient = .shared, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -62,25 +65,28 @@ public final class StepFunctionsEngine: RemoteEngine {
         } catch {
             return try await end(run, ExecutionResult(status: .failed, output: nil, error: "stepgate.EngineFailed", cause: run.redact(error.description)))
         }
-        let stop = StopSignal()
-        let outcome = await withTaskGroup(of: Result<ExecutionResult, StoreError>?.self) { group in
-            for activity in prepared.activities {
-                for worker in 0..<settings.workers {
-                    group.addTask {
-                        await self.serve(activity: activity, worker: worker, run: run, until: stop)
-                        return nil
-                    }
-                }
-            }
-            group.addTask {
-                defer { stop.fire() }
-                do throws(StoreError) { return .success(try await self.follow(run, executionArn: arn)) } catch { return .failure(error) }
-            }
-            var outcome: Result<ExecutionResult, StoreError>?
-            for await next in group { if let next { outcome = next } }
-            return outcome ?? .failure(StoreError(.conflict, "following execution \(run.id) ended without a result"))
+        runs.withLock { $0.latest = run; $0.active[run.id] = run }
+        defer { runs.withLock { _ = $0.active.removeValue(forKey: run.id) } }
+        for activity in prepared.activities { startPollers(activity) }
+        return try await follow(run, executionArn: arn)
+    }
+
+    /// The runs this process is following (by execution id), and the latest, whose store and
+    /// `executorOf` serve tasks of executions no run here follows.
+    struct Runs: Sendable {
+        var active: [String: RemoteRun] = [:]
+        var latest: RemoteRun?
+    }
+
+    /// Starts `workers` pollers of `activity` once per process; they poll for as long as the
+    /// process lives. A long poll abandoned at AWS can still be handed a task, which then only
+    /// times out, so a poller never gives up a poll it began.
+    func startPollers(_ activity: String) {
+        let start = pollers.withLock { $0.insert(activity).inserted }
+        guard start else { return }
+        for worker in 0..<settings.workers {
+            Task.detached { await self.serve(activity: activity, worker: worker) }
         }
-        return try outcome.get()
     }
 
     /// Creates or updates the state machine, publishes it and points the revision's alias at it.
@@ -257,15 +263,4 @@ public final class StepFunctionsEngine: RemoteEngine {
     }
 }
 
-/// A one-way flag the pollers of a run wait on.
-final class StopSignal: Sendable {
-    let fired = Atomic<Bool>(false)
-    func fire() { fired.store(true, ordering: .releasing) }
-    var isFired: Bool { fired.load(ordering: .acquiring) }
-
-    /// Returns once fired (or when the waiting task is cancelled).
-    func wait() async {
-        while !isFired && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
-    }
-}
 

@@ -200,7 +200,6 @@ public enum HookMain {
         do { return .success(try RolePolicy.load(path: file)) } catch { return .failure(error) }
     }
 
-    /// Opens the hooks' store and makes the front door, when first needed.
     /// Opens the hooks' store and makes the front door, when first needed. Command tasks run in
     /// the sandbox the configuration says (bubblewrap unless `none`), never seeing the store, the
     /// hook configuration or the served repository; a task that ignores SIGTERM gets little grace

@@ -26,6 +26,7 @@ public enum ErrorPolicy: String, Sendable, Hashable, CaseIterable {
 ///   default-branch: main     # judges new refs; default: the branch HEAD names
 /// roles: {...}               # roles and secrets for gates and push workflows (read by the Runtime policy)
 /// resources: {...}           # where AWS resources run (as a workflow's `resources`), winning over the repository
+/// engine: local              # the only engine of hooks (engine aws is refused: see the README)
 /// ```
 /// Other top-level sections (the rest of a bot.yaml) are ignored, so one file can serve both.
 public struct HookSettings: Sendable, Equatable {
@@ -102,6 +103,19 @@ public struct HookSettings: Sendable, Equatable {
         do { settings.sandbox = try Sandbox.mode(in: document) } catch {
             let first = error.diagnostics.first
             throw fail(first?.message ?? "'sandbox' must be bubblewrap or none", first?.location)
+        }
+        // Gates and push workflows run on the local engine: a hook process ends with its push, and AWS
+        // hands an activity task to a long poll its worker abandoned, where it waits out its timeout.
+        let engines: EngineSelection
+        do { engines = try EngineSelection.parse(document) } catch {
+            let first = error.diagnostics.first?.located(in: document.sourceMap)
+            throw fail(first?.message ?? "invalid 'engine' section", first?.location)
+        }
+        if engines.uses(.aws) {
+            throw fail(
+                "engine aws is not available to the hooks (a hook process ends with its push, so it cannot serve "
+                    + "activities); gates and push workflows run on the local engine, reviews on AWS through the bot",
+                document.sourceMap.valueLocation([.key("engine")]))
         }
         if let resources = root["resources"], !resources.isNull {
             var diagnostics: [Diagnostic] = []

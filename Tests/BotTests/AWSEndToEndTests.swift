@@ -103,4 +103,42 @@ import Testing
         let again = try Self.stepgate(["executions", "list", "--store", store, "--format", "json"])
         #expect(again.components(separatedBy: "\"id\"").count == 2, "\(again)")
     }
+    /// Two reviews in one bot process, each an AWS execution whose command is served as an activity:
+    /// the pollers outlive the first execution (a poll given up at AWS would be handed the second
+    /// one's task, which then only times out), so both report.
+    @Test func twoReviewsInOneProcessAreBothServedAndReported() async throws {
+        guard let endpoint = try await Self.motoEndpoint() else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-aws-\(UUID().uuidString)")
+        let world = try await EndToEndTests.World.make(roles: try Self.awsSection(endpoint: endpoint, dir: dir))
+        defer {
+            world.stop()
+            try? FileManager.default.removeItem(at: dir)
+        }
+        try world.write("src/c.txt", "c\n")
+        try world.commit("a second change")
+        try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/02/2/1"])
+        try await world.fake.control(.POST, "changes", ["project": "demo", "subject": "second", "owner": "alice", "files": ["src/c.txt"]])
+        // The bot as a service: change 1 is voted and reported, then change 2, in the same process.
+        let bot = try world.launch(["bot", "--config", world.config, "--log-level", "debug"])
+        defer { if bot.process.isRunning { kill(bot.process.processIdentifier, SIGKILL); bot.process.waitUntilExit() } }
+        func votes(_ change: Int) async throws -> [Int] {
+            let reviews = try await world.fake.control(.GET, "reviews?change=\(change)") as? [[String: Any]] ?? []
+            return reviews.compactMap { (($0["input"] as? [String: Any])?["labels"] as? [String: Any])?["Verified"] as? Int }
+        }
+        func waitForReview(_ change: Int) async throws -> [Int] {
+            let deadline = Date().addingTimeInterval(45)
+            while Date() < deadline {
+                let found = try await votes(change)
+                if !found.isEmpty { return found }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return []
+        }
+        try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        #expect(try await waitForReview(1) == [1])
+        try await world.fake.control(.POST, "changes/2/votes", ["account": "alice", "label": "Code-Review", "value": 2])
+        let second = try await waitForReview(2)
+        let log = (try? String(contentsOf: bot.stderr, encoding: .utf8)) ?? ""
+        #expect(second == [1], "\(log)")
+    }
 }
