@@ -50,6 +50,7 @@ bench: release
 	python3 scripts/bench_hooks.py --bin .build/release
 	scripts/with-test-servers.sh python3 scripts/bench_replicas.py --binary $(RELEASE_BIN)
 	scripts/with-test-servers.sh python3 scripts/bench_aws.py
+	python3 scripts/soak_bot.py --binary $(RELEASE_BIN)
 
 # The bot's fault-and-crash soak at full size (release build): 60 changes over 3 minutes, about 20% of the bot's
 # requests faulted at random, 5 SIGKILLs, 2 of them while the server holds a review POST and applies it later.

@@ -25,6 +25,7 @@ def main():
     print("  first run of a revision (activity, state machine, version, alias, start, follow): %8.1f" % r["firstRunMilliseconds"])
     print("  StartExecution on the revision's alias (median):                                %8.1f" % r["startExecutionMilliseconds"])
     print("  one Pass state, start to recorded end (median):                                 %8.1f" % r["passRunMilliseconds"])
+    print("  one stepgate:command task served as an activity, start to recorded end (median): %8.1f" % r["commandRunMilliseconds"])
 
 
 if __name__ == "__main__":

@@ -60,6 +60,12 @@ enum AWSBenchmark {
         var passRuns: [Double] = []
         for _ in 0..<times { passRuns.append(await once(pass, workflow: "pass")) }
 
+        // A stepgate:command task served to the execution as an activity by this process.
+        let command = #"{"StartAt": "C", "States": {"C": {"Type": "Task", "Resource": "stepgate:command", "Parameters": {"command": ["true"]}, "TimeoutSeconds": 30, "End": true}}}"#
+        _ = await once(command, workflow: "command")
+        var commandRuns: [Double] = []
+        for _ in 0..<times { commandRuns.append(await once(command, workflow: "command")) }
+
         // StartExecution alone on the alias the runs above used.
         var starts: [Double] = []
         do {
@@ -79,6 +85,7 @@ enum AWSBenchmark {
         return JSONObject([
             ("benchmark", "aws"), ("times", .int(times)), ("firstRunMilliseconds", .double(first)),
             ("startExecutionMilliseconds", .double(median(starts))), ("passRunMilliseconds", .double(median(passRuns))),
+            ("commandRunMilliseconds", .double(median(commandRuns))),
         ])
     }
 
