@@ -48,6 +48,18 @@ import Testing
             """
     }
 
+    /// The end-to-end world with the bot on `engine: aws` against moto, and what stops it; nil (and the test failed)
+    /// when moto is not running.
+    static func world() async throws -> (EndToEndTests.World, () -> Void)? {
+        guard let endpoint = try await motoEndpoint() else { return nil }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-aws-\(UUID().uuidString)")
+        let world = try await EndToEndTests.World.make(roles: try awsSection(endpoint: endpoint, dir: dir))
+        return (world, {
+            world.stop()
+            try? FileManager.default.removeItem(at: dir)
+        })
+    }
+
     /// Runs the stepgate binary; returns its stdout.
     static func stepgate(_ arguments: [String]) throws -> String {
         let p = Process()
@@ -63,13 +75,8 @@ import Testing
     }
 
     @Test func aVoteRunsTheWorkflowOnAWSWithTheCommandServedAsAnActivityAndReportsOnce() async throws {
-        guard let endpoint = try await Self.motoEndpoint() else { return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-aws-\(UUID().uuidString)")
-        let world = try await EndToEndTests.World.make(roles: try Self.awsSection(endpoint: endpoint, dir: dir))
-        defer {
-            world.stop()
-            try? FileManager.default.removeItem(at: dir)
-        }
+        guard let (world, stop) = try await Self.world() else { return }
+        defer { stop() }
         try await world.fake.control(.POST, "changes/1/votes", ["account": "alice", "label": "Code-Review", "value": 2])
         var (status, log) = try world.runOnce(timeout: 60)
         #expect(status == 0, "\(log)")
@@ -103,17 +110,13 @@ import Testing
         let again = try Self.stepgate(["executions", "list", "--store", store, "--format", "json"])
         #expect(again.components(separatedBy: "\"id\"").count == 2, "\(again)")
     }
+
     /// Two reviews in one bot process, each an AWS execution whose command is served as an activity:
     /// the pollers outlive the first execution (a poll given up at AWS would be handed the second
     /// one's task, which then only times out), so both report.
     @Test func twoReviewsInOneProcessAreBothServedAndReported() async throws {
-        guard let endpoint = try await Self.motoEndpoint() else { return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-aws-\(UUID().uuidString)")
-        let world = try await EndToEndTests.World.make(roles: try Self.awsSection(endpoint: endpoint, dir: dir))
-        defer {
-            world.stop()
-            try? FileManager.default.removeItem(at: dir)
-        }
+        guard let (world, stop) = try await Self.world() else { return }
+        defer { stop() }
         try world.write("src/c.txt", "c\n")
         try world.commit("a second change")
         try world.git(["-C", world.work, "push", "-q", world.served, "HEAD:refs/changes/02/2/1"])
