@@ -227,21 +227,31 @@ public enum GitConfigFile {
         var inSection = false
         var result: String?
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = trimmed(rawLine)
             if line.hasPrefix("[") {
-                let name = line.dropFirst().prefix { $0 != "]" }.trimmingCharacters(in: .whitespaces)
+                let name = trimmed(line.dropFirst().prefix { $0 != "]" })
                 inSection = name.lowercased() == "stepgate"
                 continue
             }
             guard inSection, !line.hasPrefix("#"), !line.hasPrefix(";"),
                 let eq = line.firstIndex(of: "=")
             else { continue }
-            let name = line[..<eq].trimmingCharacters(in: .whitespaces)
+            let name = trimmed(line[..<eq])
             guard name.lowercased() == key.lowercased() else { continue }
-            result = unquote(line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces))
+            result = unquote(trimmed(line[line.index(after: eq)...]))
         }
         return result
     }
+
+    /// `text` without the spaces and tabs around it (git config's whitespace; Foundation's trimming
+    /// costs a hook more than the rest of reading the file).
+    private static func trimmed(_ text: Substring) -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+        guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
+    private static func trimmed(_ text: String) -> String { trimmed(text[...]) }
 
     private static func unquote(_ value: String) -> String {
         var out = ""
