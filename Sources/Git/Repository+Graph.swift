@@ -67,15 +67,28 @@ extension Repository {
     public func walkCommits(new: ObjectID, hiding old: ObjectID?, _ visit: (ObjectID) throws(GitError) -> Bool) throws(GitError)
         -> Int
     {
+        try revwalk(new: new, hiding: old, sorting: GIT_SORT_NONE.rawValue, hidingRefs: false, visit)
+    }
+
+    /// One libgit2 revision walk from `new`, hiding `old` (and every ref when `hidingRefs`), sorted as
+    /// `sorting` says; `visit` sees each commit and returns false to stop. Returns how many it saw.
+    @discardableResult
+    func revwalk(
+        new: ObjectID, hiding old: ObjectID?, sorting: UInt32, hidingRefs: Bool, _ visit: (ObjectID) throws(GitError) -> Bool
+    ) throws(GitError) -> Int {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "git_revwalk_new")
         defer { git_revwalk_free(walk) }
-        try check(git_revwalk_sorting(walk, GIT_SORT_NONE.rawValue), "git_revwalk_sorting")
+        // Set once with OR-ed flags: a second call would replace the first.
+        try check(git_revwalk_sorting(walk, sorting), "git_revwalk_sorting")
         var newOID = new.oid
         try check(git_revwalk_push(walk, &newOID), "git_revwalk_push")
         if let old, !old.isZero {
             var oldOID = old.oid
             try check(git_revwalk_hide(walk, &oldOID), "git_revwalk_hide")
+        }
+        if hidingRefs {
+            try check(git_revwalk_hide_glob(walk, "refs/*"), "git_revwalk_hide_glob")
         }
         var count = 0
         var oid = git_oid()

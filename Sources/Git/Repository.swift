@@ -327,32 +327,13 @@ extension Repository {
         old: ObjectID, new: ObjectID, excluding exclusion: RangeExclusion = .oldAndExistingRefs
     ) throws(GitError) -> [CommitInfo] {
         if new.isZero { return [] }
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, handle), "git_revwalk_new")
-        defer { git_revwalk_free(walk) }
-        // Set once with OR-ed flags: a second call would replace the first.
-        try check(
-            git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue),
-            "git_revwalk_sorting")
-        var newOID = new.oid
-        try check(git_revwalk_push(walk, &newOID), "git_revwalk_push")
-        if !old.isZero {
-            var oldOID = old.oid
-            try check(git_revwalk_hide(walk, &oldOID), "git_revwalk_hide")
-        }
-        if exclusion == .oldAndExistingRefs {
-            try check(git_revwalk_hide_glob(walk, "refs/*"), "git_revwalk_hide_glob")
-        }
         var ids: [ObjectID] = []
-        var oid = git_oid()
-        while true {
-            let rc = git_revwalk_next(&oid, walk)
-            if rc == GIT_ITEROVER.rawValue {
-                git_error_clear()
-                break
-            }
-            try check(rc, "git_revwalk_next")
-            ids.append(ObjectID(oid))
+        try revwalk(
+            new: new, hiding: old, sorting: GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue,
+            hidingRefs: exclusion == .oldAndExistingRefs
+        ) { id throws(GitError) in
+            ids.append(id)
+            return true
         }
         var commits: [CommitInfo] = []
         commits.reserveCapacity(ids.count)
