@@ -59,10 +59,11 @@ public enum HookMain {
     public static func check(hook: String, timeout: String?, updates: () throws(RefUpdate.ParseError) -> [RefUpdate]) async -> Int32 {
         let started = ContinuousClock.now
         let environment = ProcessInfo.processInfo.environment
-        var (settings, problem) = settings(environment: environment)
+        let configuration = HookConfiguration.load(environment: environment)
+        var settings = configuration.settings
         // Until the configuration is known to be good, errors fail closed.
         CrashGuard.install(message: "stepgate: rejected push: internal error: stepgate hook \(hook) crashed (on-error: fail-closed)", status: 1)
-        if let problem {
+        if let problem = configuration.problem {
             printError("stepgate: rejected push: internal error: hook configuration: \(problem) (on-error: fail-closed)")
             return 1
         }
@@ -86,12 +87,12 @@ public enum HookMain {
         do {
             let list = try updates()
             let repository = try Repository.openFromHookEnvironment()
-            let policy = try policy(environment: environment).get()
+            let policy = try configuration.policy.get()
             let checker = PushChecker(
                 repository: repository, settings: settings, environment: environment,
                 runs: runs(
-                    store: settings.storeURL(gitDirectory: repository.path), policy: policy, settings: settings, environment: environment,
-                    gitDirectory: repository.path),
+                    store: settings.storeURL(gitDirectory: repository.path), policy: policy, settings: settings,
+                    configFile: configuration.file, gitDirectory: repository.path),
                 deadline: started + budget, trigger: "pre-receive")
             report = await checker.check(list)
             if checker.sawPushWorkflows { markPushWorkflows(gitDirectory: repository.path) }
@@ -121,19 +122,19 @@ public enum HookMain {
     public static func postReceive(input: String) async -> Int32 {
         CrashGuard.install(message: "stepgate: warning: stepgate hook post-receive crashed; push workflows may not have started", status: 0)
         let environment = ProcessInfo.processInfo.environment
-        let (settings, problem) = settings(environment: environment)
-        if let problem { printError("stepgate: warning: \(problem); using the default hook settings") }
+        let configuration = HookConfiguration.load(environment: environment)
+        let settings = configuration.settings
+        if let problem = configuration.problem { printError("stepgate: warning: \(problem); using the default hook settings") }
         do {
             let updates = try RefUpdate.parse(hookInput: input)
             let repository = try Repository.openFromHookEnvironment()
-            let policy = try policy(environment: environment).get()
+            let policy = try configuration.policy.get()
             let store = settings.storeURL(gitDirectory: repository.path)
             let launcher = DetachedProcessLauncher(
-                executable: executablePath(), gitDirectory: repository.path, store: store,
-                configFile: configFile(environment: environment))
+                executable: executablePath(), gitDirectory: repository.path, store: store, configFile: configuration.file)
             let report = await PushStarter(
                 repository: repository, settings: settings, environment: environment,
-                runs: runs(store: store, policy: policy, settings: settings, environment: environment, gitDirectory: repository.path),
+                runs: runs(store: store, policy: policy, settings: settings, configFile: configuration.file, gitDirectory: repository.path),
                 launcher: launcher
             ).start(updates)
             for line in report.lines { printError(line) }
@@ -147,16 +148,19 @@ public enum HookMain {
     public static func runPush(gitDirectory: String, store: String, execution: String) async -> Int32 {
         var environment = ProcessInfo.processInfo.environment
         environment["GIT_DIR"] = environment["GIT_DIR"] ?? gitDirectory
+        let configuration = HookConfiguration.load(environment: environment)
         let granted: RolePolicy
-        switch policy(environment: environment) {
+        switch configuration.policy {
         case .success(let p): granted = p
         case .failure(let error):
             printError("stepgate: error: execution \(execution): hook configuration: \(error.description)")
             return 1
         }
         let front: WorkflowRuns
-        let hook = settings(environment: environment).0
-        do { front = try runs(store: store, policy: granted, settings: hook, environment: environment, gitDirectory: gitDirectory)() } catch {
+        do {
+            front = try runs(
+                store: store, policy: granted, settings: configuration.settings, configFile: configuration.file, gitDirectory: gitDirectory)()
+        } catch {
             printError("stepgate: error: execution \(execution): \(describe(error))")
             return 1
         }
@@ -172,18 +176,8 @@ public enum HookMain {
 
     // MARK: - Configuration
 
-    /// The hook settings from the file the repository's git config names (`stepgate.config`), or
-    /// `STEPGATE_HOOK_CONFIG`; defaults when neither is set. A problem is returned, not thrown.
-    public static func settings(environment: [String: String]) -> (HookSettings, String?) {
-        guard let file = configFile(environment: environment) else { return (HookSettings(), nil) }
-        do {
-            return (try HookSettings.load(file: file), nil)
-        } catch {
-            return (HookSettings(), error.description)
-        }
-    }
-
-    /// The hook configuration file, if one is set.
+    /// The hook configuration file, if one is set: `STEPGATE_HOOK_CONFIG`, else the file the
+    /// repository's git config names (`stepgate.config`).
     public static func configFile(environment: [String: String]) -> String? {
         var file = environment["STEPGATE_HOOK_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         if file == nil {
@@ -194,25 +188,19 @@ public enum HookMain {
         return file
     }
 
-    /// The roles the hook configuration grants (its `roles` section); none without a file.
-    public static func policy(environment: [String: String]) -> Result<RolePolicy, PolicyError> {
-        guard let file = configFile(environment: environment) else { return .success(.empty) }
-        do { return .success(try RolePolicy.load(path: file)) } catch { return .failure(error) }
-    }
-
     /// Opens the hooks' store and makes the front door, when first needed. Command tasks run in
     /// the sandbox the configuration says (bubblewrap unless `none`), never seeing the store, the
     /// hook configuration or the served repository; a task that ignores SIGTERM gets little grace
     /// within a push's time budget.
     static func runs(
-        store: String, policy: RolePolicy, settings hook: HookSettings, environment: [String: String], gitDirectory: String
+        store: String, policy: RolePolicy, settings hook: HookSettings, configFile: String?, gitDirectory: String
     ) -> () throws -> WorkflowRuns {
         {
             let opened = try openStore(url: store)
             var settings = WorkflowRuns.Settings(policy: policy)
             settings.resources = hook.resources
             settings.killGrace = 0.5
-            let protected = opened.privateFiles + [configFile(environment: environment)].compactMap { $0 } + [gitDirectory]
+            let protected = opened.privateFiles + [configFile].compactMap { $0 } + [gitDirectory]
             settings.sandbox = Sandbox(mode: hook.sandbox).protecting(protected)
             return WorkflowRuns(store: opened, settings: settings)
         }
@@ -241,5 +229,32 @@ public enum HookMain {
 
     static func printError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// The hook configuration of one hook run, found and read once: the file, its hook settings (or
+/// why they could not be read, with defaults in their place) and the roles it grants.
+struct HookConfiguration {
+    var file: String?
+    var settings = HookSettings()
+    var problem: String?
+    var policy: Result<RolePolicy, PolicyError> = .success(.empty)
+
+    static func load(environment: [String: String]) -> HookConfiguration {
+        guard let file = HookMain.configFile(environment: environment) else { return HookConfiguration() }
+        var configuration = HookConfiguration(file: file)
+        let document: SourceDocument
+        do { document = try RolePolicy.readDocument(path: file) } catch {
+            configuration.policy = .failure(error)
+            // The hook settings' own words for a file that cannot be read or parsed.
+            do { _ = try HookSettings.load(file: file) } catch let problem { configuration.problem = problem.description }
+            configuration.problem = configuration.problem ?? error.description
+            return configuration
+        }
+        do { configuration.policy = .success(try RolePolicy.parse(document: document)) } catch { configuration.policy = .failure(error) }
+        do { configuration.settings = try HookSettings.parse(document: document, file: file) } catch {
+            configuration.problem = error.description
+        }
+        return configuration
     }
 }

@@ -96,6 +96,15 @@ public struct HookSettings: Sendable, Equatable {
         } catch {
             throw fail(error.message, error.location)
         }
+        return try parse(document: document, file: file)
+    }
+
+    /// Reads the hook settings of a parsed hook configuration file (the roles section is the policy's).
+    public static func parse(document: SourceDocument, file: String) throws(LoadError) -> HookSettings {
+        func fail(_ message: String, _ location: SourceLocation?) -> LoadError {
+            let loc = location ?? SourceLocation(line: 1, column: 1)
+            return LoadError(description: "\(file):\(loc.line):\(loc.column): error: \(message)")
+        }
         var settings = HookSettings()
         guard case .object(let root) = document.value else {
             throw fail("the hook configuration must be a mapping", document.sourceMap.valueLocation([]))
