@@ -94,6 +94,20 @@ import Glibc
             return world
         }
 
+        /// A world whose task runs under role `deploy` with the secret `DEPLOY_TOKEN` (`s3cret-token`), and fails
+        /// (exit 7, "saw the secret") when it can see it.
+        static func withDeploySecret() async throws -> World {
+            let world = try await make(
+                command: #"if [ -n "$DEPLOY_TOKEN" ]; then echo "saw the secret" >&2; exit 7; fi"#,
+                roles: "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: SECRET}}\n    allow: {repositories: [demo]}",
+                credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+            let secret = world.dir.appendingPathComponent("deploy-secret").path
+            try Data("s3cret-token\n".utf8).write(to: URL(fileURLWithPath: secret))
+            let config = try String(contentsOfFile: world.config, encoding: .utf8).replacingOccurrences(of: "file: SECRET", with: "file: \(secret)")
+            try config.write(toFile: world.config, atomically: true, encoding: .utf8)
+            return world
+        }
+
         static func jsonString(_ s: String) -> String {
             String(decoding: try! JSONSerialization.data(withJSONObject: [s]), as: UTF8.self).dropFirst().dropLast().description
         }
@@ -262,13 +276,7 @@ import Glibc
     /// The trust model: the same workflow and role, but a change that edits `.stepgate/` runs without
     /// the role's secrets (the command fails when it can see the secret).
     @Test func aChangeThatEditsStepgateRunsWithoutSecrets() async throws {
-        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-secret-\(UUID().uuidString)")
-        try Data("s3cret-token\n".utf8).write(to: secret)
-        defer { try? FileManager.default.removeItem(at: secret) }
-        let world = try await World.make(
-            command: #"if [ -n "$DEPLOY_TOKEN" ]; then echo "saw the secret" >&2; exit 7; fi"#,
-            roles: "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: \(secret.path)}}\n    allow: {repositories: [demo]}",
-            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        let world = try await World.withDeploySecret()
         defer { world.stop() }
         // Change 2 edits a workflow file (a valid one) besides the code.
         try world.write(".stepgate/workflows/extra.asl.json", "{\"StartAt\": \"A\", \"States\": {\"A\": {\"Type\": \"Succeed\"}}}\n")
@@ -296,13 +304,7 @@ import Glibc
     /// case-insensitive checkout) all run without the role's secret, though none lists a
     /// `.stepgate/` file. An ordinary change sees the secret (its task then fails on purpose).
     @Test func editsHiddenFromTheFileListStillRunWithoutSecrets() async throws {
-        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("stepgate-bot-secret-\(UUID().uuidString)")
-        try Data("s3cret-token\n".utf8).write(to: secret)
-        defer { try? FileManager.default.removeItem(at: secret) }
-        let world = try await World.make(
-            command: #"if [ -n "$DEPLOY_TOKEN" ]; then echo "saw the secret" >&2; exit 7; fi"#,
-            roles: "roles:\n  deploy:\n    secrets: {DEPLOY_TOKEN: {file: \(secret.path)}}\n    allow: {repositories: [demo]}",
-            credentials: #", "Credentials": {"RoleArn": "deploy"}"#)
+        let world = try await World.withDeploySecret()
         defer { world.stop() }
         let valid = "{\"StartAt\": \"A\", \"States\": {\"A\": {\"Type\": \"Succeed\"}}}\n"
         func upload(_ change: Int, files: [String]) async throws {
