@@ -138,26 +138,31 @@ public struct StepFunctionsClient: Sendable {
             error: answer["error"] as? String, cause: answer["cause"] as? String)
     }
 
-    /// Every event of an execution's history, oldest first.
-    public func executionHistory(arn: String) async throws(AWSError) -> [StepFunctionsHistoryEvent] {
+    /// The events of an execution's history after event `known` (all of them by default), oldest first.
+    public func executionHistory(arn: String, after known: Int = 0) async throws(AWSError) -> [StepFunctionsHistoryEvent] {
+        // Newest first, so that a follower asking again reads only the pages with new events: it stops at
+        // the first page holding an event it has (a server that ignores reverseOrder answers all events).
         var events: [StepFunctionsHistoryEvent] = []
         var token: String?
+        var reachedKnown = false
         repeat {
-            var body: [String: Any] = ["executionArn": arn, "maxResults": 1000]
+            var body: [String: Any] = ["executionArn": arn, "maxResults": 1000, "reverseOrder": true]
             if let token { body["nextToken"] = token }
             let answer = try await call("GetExecutionHistory", body)
             for event in answer["events"] as? [[String: Any]] ?? [] {
+                guard let id = (event["id"] as? NSNumber)?.intValue else { continue }
+                if id <= known {
+                    reachedKnown = true
+                    continue
+                }
                 let json = (try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])).map {
                     String(decoding: $0, as: UTF8.self)
                 }
-                events.append(
-                    StepFunctionsHistoryEvent(
-                        id: (event["id"] as? NSNumber)?.intValue ?? events.count + 1, type: event["type"] as? String ?? "",
-                        json: json ?? "{}"))
+                events.append(StepFunctionsHistoryEvent(id: id, type: event["type"] as? String ?? "", json: json ?? "{}"))
             }
             token = answer["nextToken"] as? String
-        } while token != nil
-        return events
+        } while token != nil && !reachedKnown
+        return events.sorted { $0.id < $1.id }
     }
 
     // MARK: Activities

@@ -184,8 +184,8 @@ public final class StepFunctionsEngine: RemoteEngine {
         while true {
             do {
                 let state = try await client.describeExecution(arn: executionArn)
-                let history = try await client.executionHistory(arn: executionArn)
-                let fresh = history.filter { $0.id > recorded }.map { event in
+                let history = try await client.executionHistory(arn: executionArn, after: recorded)
+                let fresh = history.map { event in
                     StoredEvent(
                         seq: event.id, type: event.type,
                         json: (try? JSONParser.parse(run.redact(event.json))) ?? .object(JSONObject([("type", .string(event.type))])))

@@ -100,6 +100,8 @@ import Testing
             let history = try await client.executionHistory(arn: arn)
             #expect(history.first?.type == "ExecutionStarted" && history.last?.type == "ExecutionSucceeded", "\(history.map(\.type))")
             #expect(history.map(\.id) == Array(1...history.count))
+            let later = try await client.executionHistory(arn: arn, after: 2)
+            #expect(later.map(\.id) == Array(3...history.count), "a follower asking again reads only the events after those it has")
 
             try await Self.resetMoto(client.endpoint.absoluteString.replacingOccurrences(of: "/$", with: "", options: .regularExpression), client.http)
             let (again2, _) = try await client.createStateMachine(
